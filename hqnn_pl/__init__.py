@@ -1,0 +1,3 @@
+"""hqnn-pl: hybrid quantum-classical image classifiers and their classical counterparts."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,8 @@
+"""The exception hqnn-pl raises for bad input that the user can fix."""
+
+
+class ConfigurationError(ValueError):
+    """A setting, a file or a folder that the user must change before the run can start.
+
+    The CLI prints its message without a traceback and exits with status 2.
+    """

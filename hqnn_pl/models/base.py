@@ -1,0 +1,225 @@
+"""The LightningModule every hqnn-pl classifier inherits: loss, metrics, optimiser, logging."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
+
+from hqnn_pl.errors import ConfigurationError
+
+#: Hyperparameters that fix a network's shape: a checkpoint only fits a model that agrees on them.
+ARCHITECTURE_KEYS = ("num_classes", "in_channels", "image_size")
+
+
+class ImageClassifier(LightningModule, ABC):
+    """Base class for image classifiers: cross-entropy, TorchMetrics per split, Adam by default.
+
+    Subclasses build their network in :meth:`configure_network` and inherit the training loop.
+    Metrics are logged under ``train/``, ``val/`` and ``test/``: ``loss``, ``acc`` (top-1),
+    ``acc_top5`` (when there are more than 5 classes) and ``f1`` (macro); the test split also
+    accumulates a confusion matrix, kept in :attr:`test_confusion_matrix` after testing.
+
+    Args:
+        num_classes: Number of classes. Linked from the datamodule by the CLI.
+        in_channels: Channels of the input images. Linked from the datamodule by the CLI.
+        image_size: Side of the (square) input images in pixels. Linked from the datamodule.
+        optimizer: Optimiser factory, called with the model's parameters. From YAML:
+            ``optimizer: {class_path: torch.optim.SGD, init_args: {lr: 0.01}}``.
+        lr_scheduler: Optional learning-rate scheduler factory, called with the optimiser.
+            ``ReduceLROnPlateau`` monitors ``val/loss``.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("num_classes", num_classes),
+            ("in_channels", in_channels),
+            ("image_size", image_size),
+        ):
+            if value < 1:
+                raise ConfigurationError(f"{name} must be a positive integer, got {value}.")
+        if num_classes < 2:
+            raise ConfigurationError(f"num_classes must be at least 2, got {num_classes}.")
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.image_size = image_size
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.network = self.configure_network()
+        self.configure_metrics()
+        self.test_confusion_matrix: Tensor | None = None
+
+    @abstractmethod
+    def configure_network(self) -> nn.Module:
+        """Build the network that maps images (B, C, H, W) to logits (B, num_classes).
+
+        Returns:
+            The network; it becomes :attr:`network`.
+        """
+
+    def configure_metrics(self) -> None:
+        """Create one MetricCollection per split and the test confusion matrix."""
+        metrics: dict[str, Any] = {
+            "acc": MulticlassAccuracy(self.num_classes, average="micro"),
+            "f1": MulticlassF1Score(self.num_classes, average="macro"),
+        }
+        if self.num_classes > 5:
+            metrics["acc_top5"] = MulticlassAccuracy(self.num_classes, top_k=5, average="micro")
+        collection = MetricCollection(metrics)
+        self.train_metrics = collection.clone(prefix="train/")
+        self.val_metrics = collection.clone(prefix="val/")
+        self.test_metrics = collection.clone(prefix="test/")
+        self.confusion_matrix = MulticlassConfusionMatrix(self.num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Classify a batch of images.
+
+        Args:
+            x: Images of shape (B, in_channels, image_size, image_size).
+
+        Returns:
+            Logits of shape (B, num_classes).
+        """
+        return self.network(x)
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], metrics: MetricCollection) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        split = metrics.prefix
+        if split == "train/":  # live value for the progress bar only; the logs get epoch means
+            self.log("loss", loss, prog_bar=True, logger=False, batch_size=len(y))
+        self.log(
+            f"{split}loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(y),
+            sync_dist=True,
+            prog_bar=split == "val/",
+        )
+        metrics(logits, y)
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(y))
+        return loss if split == "train/" else logits
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """Compute the loss of one batch and update the training metrics."""
+        del batch_idx
+        return self._shared_step(batch, self.train_metrics)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Update the validation loss and metrics with one batch."""
+        del batch_idx
+        self._shared_step(batch, self.val_metrics)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Update the test loss, metrics and confusion matrix with one batch."""
+        del batch_idx
+        logits = self._shared_step(batch, self.test_metrics)
+        self.confusion_matrix.update(logits, batch[1])
+
+    def on_test_epoch_start(self) -> None:
+        """Start a fresh confusion matrix for this test run."""
+        self.confusion_matrix.reset()
+
+    def on_test_epoch_end(self) -> None:
+        """Keep the test confusion matrix (rows: true class, columns: predicted class)."""
+        self.test_confusion_matrix = self.confusion_matrix.compute().cpu()
+
+    def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        """Return class probabilities; the labels of a labelled batch are ignored."""
+        del batch_idx
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        return self(x).softmax(dim=-1)
+
+    def configure_optimizers(self) -> Any:
+        """Build the optimiser (and scheduler) from the injected factories."""
+        optimizer = self.optimizer(self.parameters())
+        if self.lr_scheduler is None:
+            return optimizer
+        scheduler = self.lr_scheduler(optimizer)
+        config: dict[str, Any] = {"scheduler": scheduler}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = "val/loss"
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def setup(self, stage: str) -> None:
+        """Fail early when the datamodule's images or classes do not match this model."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        if datamodule is None:
+            return
+        mismatches = [
+            f"{key}: model has {getattr(self, key)}, data has {getattr(datamodule, key)}"
+            for key in ARCHITECTURE_KEYS
+            if getattr(datamodule, key, None) is not None
+            and getattr(datamodule, key) != getattr(self, key)
+        ]
+        if mismatches:
+            raise ConfigurationError(
+                f"The model does not match the data ({'; '.join(mismatches)}). Let the CLI link "
+                "these values from the datamodule (leave them out of the model's config) or "
+                "change the data settings."
+            )
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse a checkpoint whose architecture differs from this model's, naming the keys."""
+        saved = checkpoint.get("hyper_parameters", {})
+        current = dict(self.hparams)
+        differences = [
+            f"{key}: checkpoint {saved[key]!r}, model {current[key]!r}"
+            for key in sorted(saved.keys() & current.keys())
+            if key not in {"optimizer", "lr_scheduler", "backend", "device", "diff_method", "shots"}
+            and not key.startswith("_")
+            and saved[key] != current[key]
+        ]
+        if differences:
+            raise ConfigurationError(
+                "The checkpoint was trained with a different model configuration ("
+                + "; ".join(differences)
+                + "). Use the config the checkpoint was trained with (its run folder holds "
+                "config.yaml) or start a new run without --ckpt_path."
+            )
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Count the trainable parameters, split into quantum (circuit weights) and classical.
+
+        Returns:
+            ``{"trainable": ..., "quantum": ..., "classical": ...}``.
+        """
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        quantum = sum(
+            p.numel()
+            for module in self.modules()
+            if type(module).__module__.startswith("hqnn_pl.quantum")
+            for p in module.parameters(recurse=False)
+            if p.requires_grad
+        )
+        return {"trainable": trainable, "quantum": quantum, "classical": trainable - quantum}
+
+    def on_fit_start(self) -> None:
+        """Report the exact parameter counts (Lightning's summary rounds them)."""
+        counts = self.parameter_counts()
+        rank_zero_info(
+            f"{type(self).__name__}: {counts['trainable']:,} trainable parameters "
+            f"({counts['quantum']:,} quantum, {counts['classical']:,} classical)"
+        )

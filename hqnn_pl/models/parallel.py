@@ -1,0 +1,166 @@
+"""HQNN-Parallel (Senokosov et al. 2024) and the classical CNN it is compared with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+
+from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.models.trunk import ConvTrunk
+from hqnn_pl.quantum import ParallelQuantumLayer
+
+
+class DenseHybridNet(nn.Module):
+    """Trunk -> Linear(features, n) + BN -> middle (n -> n) -> BN -> Linear(n, classes).
+
+    The middle is the only difference between HQNN-Parallel (parallel quantum circuits) and its
+    classical counterpart (a dense layer with an activation).
+
+    Args:
+        trunk: Convolutional feature extractor with an ``out_features`` attribute.
+        middle: Module mapping (B, n_features) to (B, n_features).
+        n_features: Width n of the dense part.
+        num_classes: Number of output logits.
+    """
+
+    def __init__(self, trunk: ConvTrunk, middle: nn.Module, n_features: int, num_classes: int):
+        super().__init__()
+        self.trunk = trunk
+        self.encoder = nn.Sequential(
+            nn.Linear(trunk.out_features, n_features), nn.BatchNorm1d(n_features)
+        )
+        self.middle = middle
+        self.head = nn.Sequential(nn.BatchNorm1d(n_features), nn.Linear(n_features, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map images (B, C, H, W) to logits (B, num_classes)."""
+        return self.head(self.middle(self.encoder(self.trunk(x))))
+
+
+class HQNNParallel(ImageClassifier):
+    """HQNN-Parallel: a conv trunk, then c parallel quantum circuits as the hidden dense layer.
+
+    Senokosov et al., "Quantum machine learning for image classification", Mach. Learn.: Sci.
+    Technol. 5 015040 (2024). The n = c * q features of the first dense layer are split into
+    c = n / q chunks; each chunk is angle-embedded into its own q-qubit circuit with
+    StronglyEntanglingLayers of the given depth, and the Pauli expectation of every qubit is read
+    out. With MNIST input and the defaults the model has 45,194 trainable parameters.
+
+    Args:
+        num_classes: Number of classes (linked from the datamodule).
+        in_channels: Input image channels (linked from the datamodule).
+        image_size: Input image side in pixels (linked from the datamodule).
+        conv_channels: Output channels of each conv block; two blocks for MNIST, three for CIFAR-10.
+        n_features: Width n of the dense part; must be a multiple of ``n_qubits``.
+        n_qubits: Qubits q per circuit.
+        depth: Number of StronglyEntanglingLayers i in each circuit.
+        rotation: Axis of the angle-embedding rotation.
+        observable: Pauli operator measured on every qubit.
+        backend: ``torch`` (exact batched simulation, fast) or ``pennylane`` (a QNode on
+            ``device``; the route to other simulators and hardware).
+        device: PennyLane device name, used by the ``pennylane`` backend.
+        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
+        shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact expectations.
+        optimizer: Optimiser factory (Adam by default).
+        lr_scheduler: Optional learning-rate scheduler factory.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        conv_channels: Sequence[int] = (16, 32),
+        n_features: int = 20,
+        n_qubits: int = 5,
+        depth: int = 3,
+        rotation: Literal["X", "Y", "Z"] = "X",
+        observable: Literal["X", "Y", "Z"] = "Y",
+        backend: Literal["torch", "pennylane"] = "torch",
+        device: str = "default.qubit",
+        diff_method: str = "backprop",
+        shots: int | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        if n_qubits < 1 or n_features < 1 or n_features % n_qubits:
+            suggestions = (
+                sorted(
+                    {
+                        max(n_qubits, n_features // n_qubits * n_qubits),
+                        (n_features // n_qubits + 1) * n_qubits,
+                    }
+                )
+                if n_qubits > 0
+                else []
+            )
+            raise ConfigurationError(
+                f"n_features ({n_features}) must be a positive multiple of n_qubits ({n_qubits}): "
+                f"the dense features are split into n_features / n_qubits parallel circuits. "
+                f"Try n_features in {suggestions} or an n_qubits that divides {n_features}."
+            )
+        self.conv_channels = tuple(conv_channels)
+        self.n_features = n_features
+        self.quantum_kwargs = {
+            "n_qubits": n_qubits,
+            "n_circuits": n_features // n_qubits,
+            "depth": depth,
+            "rotation": rotation,
+            "observable": observable,
+            "backend": backend,
+            "device": device,
+            "diff_method": diff_method,
+            "shots": shots,
+        }
+        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        self.save_hyperparameters()
+
+    def configure_network(self) -> nn.Module:
+        """Build trunk, dense encoder, parallel quantum circuits and head."""
+        trunk = ConvTrunk(self.in_channels, self.image_size, self.conv_channels)
+        quantum = ParallelQuantumLayer(**self.quantum_kwargs)
+        return DenseHybridNet(trunk, quantum, self.n_features, self.num_classes)
+
+
+class CNN(ImageClassifier):
+    """The classical counterpart of HQNN-Parallel: the quantum circuits become Linear(n, n) + ReLU.
+
+    Trunk, first dense layer and head are identical to :class:`HQNNParallel`'s.
+
+    Args:
+        num_classes: Number of classes (linked from the datamodule).
+        in_channels: Input image channels (linked from the datamodule).
+        image_size: Input image side in pixels (linked from the datamodule).
+        conv_channels: Output channels of each conv block.
+        n_features: Width n of the dense part (20 matches HQNN-Parallel's 4 circuits x 5 qubits).
+        optimizer: Optimiser factory (Adam by default).
+        lr_scheduler: Optional learning-rate scheduler factory.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        conv_channels: Sequence[int] = (16, 32),
+        n_features: int = 20,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        if n_features < 1:
+            raise ConfigurationError(f"n_features must be positive, got {n_features}.")
+        self.conv_channels = tuple(conv_channels)
+        self.n_features = n_features
+        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        self.save_hyperparameters()
+
+    def configure_network(self) -> nn.Module:
+        """Build trunk, dense encoder, classical hidden layer and head."""
+        trunk = ConvTrunk(self.in_channels, self.image_size, self.conv_channels)
+        middle = nn.Sequential(nn.Linear(self.n_features, self.n_features), nn.ReLU())
+        return DenseHybridNet(trunk, middle, self.n_features, self.num_classes)

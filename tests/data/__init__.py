@@ -1,0 +1,1 @@
+"""Generators of tiny fake datasets in their real on-disk formats."""

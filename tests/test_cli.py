@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hqnn_pl import __version__
+from hqnn_pl.cli import main
+from tests.conftest import CONFIGS
+
+
+def run_cli(*args: str) -> None:
+    main([*args])
+
+
+@pytest.mark.parametrize("config", ["mnist/hqnn_parallel.yaml", "mnist/cnn.yaml"])
+def test_fit_fast_dev_run_on_fake_mnist(config: str, mnist_dir: Path) -> None:
+    run_cli(
+        "fit",
+        "--config",
+        str(CONFIGS / config),
+        "--data.init_args.data_dir",
+        str(mnist_dir),
+        "--data.init_args.download",
+        "false",
+        "--trainer.fast_dev_run",
+        "2",
+    )
+
+
+def test_fit_writes_checkpoints_and_resolved_config(mnist_dir: Path, tmp_path: Path) -> None:
+    run_cli(
+        "fit",
+        "--config",
+        str(CONFIGS / "mnist/hqnn_parallel.yaml"),
+        "--data.init_args.data_dir",
+        str(mnist_dir),
+        "--data.init_args.batch_size",
+        "16",
+        "--trainer.max_epochs",
+        "2",
+        "--trainer.enable_progress_bar",
+        "false",
+    )
+    run = tmp_path / "runs" / "mnist-hqnn_parallel" / "version_0"
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints
+    assert any(name.startswith("best-epoch=") for name in checkpoints)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    # linked from the data at instantiation, so the saved config cannot contradict it
+    assert "num_classes" not in config["model"]["init_args"]
+    assert config["data"]["init_args"]["data_dir"] == str(mnist_dir)
+    metrics = (run / "metrics.csv").read_text()
+    for key in ("train/loss", "val/acc", "val/acc_top5", "val/f1", "test/acc"):
+        assert key in metrics
+    # validate and test load the checkpoint through the same CLI
+    for subcommand in ("validate", "test", "predict"):
+        run_cli(
+            subcommand,
+            "--config",
+            str(run / "config.yaml"),
+            "--ckpt_path",
+            str(run / "checkpoints" / "last.ckpt"),
+            "--trainer.logger",
+            "false",
+        )
+
+
+def test_help_and_version_as_subprocesses() -> None:
+    version = subprocess.run(
+        [sys.executable, "-m", "hqnn_pl", "--version"], capture_output=True, text=True, check=True
+    )
+    assert __version__ in version.stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "hqnn_pl", "fit", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--test_after_fit" in help_text and "--checkpoint.monitor" in help_text
+    model_help = subprocess.run(
+        [sys.executable, "-m", "hqnn_pl", "fit", "--model.help", "HQNNParallel"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--model.n_qubits" in model_help and "Qubits q per circuit" in model_help
+
+
+def test_print_config_resolves_short_names(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--config", str(CONFIGS / "quickstart.yaml"), "--print_config")
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["class_path"] == "hqnn_pl.models.HQNNParallel"
+    assert printed["data"]["class_path"] == "hqnn_pl.datamodules.DigitsDataModule"
+    assert printed["seed_everything"] == 42
+
+
+def expect_exit(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(*args)
+    assert exit_info.value.code not in (0, None)
+    return capsys.readouterr().err
+
+
+def test_misspelled_key_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    err = expect_exit(
+        capsys,
+        "fit",
+        "--config",
+        str(CONFIGS / "quickstart.yaml"),
+        "--model.init_args.n_qubit",
+        "4",
+    )
+    assert "n_qubit" in err and "not accepted" in err
+
+
+def test_misspelled_key_in_a_yaml_file_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = yaml.safe_load((CONFIGS / "quickstart.yaml").read_text())
+    config["data"]["init_args"]["batch_sise"] = 8
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    err = expect_exit(capsys, "fit", "--config", str(tmp_path / "bad.yaml"))
+    assert "batch_sise" in err
+
+
+def test_class_count_that_disagrees_with_the_data(capsys: pytest.CaptureFixture[str]) -> None:
+    err = expect_exit(
+        capsys,
+        "fit",
+        "--config",
+        str(CONFIGS / "quickstart.yaml"),
+        "--model.init_args.num_classes",
+        "5",
+    )
+    assert "model.init_args.num_classes=5 but the data has 10" in err
+
+
+def test_n_features_not_divisible_by_n_qubits(capsys: pytest.CaptureFixture[str]) -> None:
+    err = expect_exit(
+        capsys,
+        "fit",
+        "--config",
+        str(CONFIGS / "quickstart.yaml"),
+        "--model.init_args.n_features",
+        "21",
+    )
+    assert err.startswith("hqnn-pl: error: n_features (21) must be a positive multiple")
+    assert "Traceback" not in err
+
+
+def test_missing_mnist_folder_without_download(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    err = expect_exit(
+        capsys,
+        "fit",
+        "--config",
+        str(CONFIGS / "mnist/cnn.yaml"),
+        "--data.init_args.data_dir",
+        str(tmp_path / "no-mnist-here"),
+        "--data.init_args.download",
+        "false",
+    )
+    assert "no-mnist-here" in err and "--data.init_args.download true" in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.ckpt"))
