@@ -152,9 +152,16 @@ class ImageClassifier(LightningModule, ABC):
         x = batch[0] if isinstance(batch, list | tuple) else batch
         return self(x).softmax(dim=-1)
 
+    def parameter_groups(self) -> Any:
+        """Return what the optimiser factory is called with: parameters or parameter groups.
+
+        Override to give parts of the network their own learning rate.
+        """
+        return self.parameters()
+
     def configure_optimizers(self) -> Any:
         """Build the optimiser (and scheduler) from the injected factories."""
-        optimizer = self.optimizer(self.parameters())
+        optimizer = self.optimizer(self.parameter_groups())
         if self.lr_scheduler is None:
             return optimizer
         scheduler = self.lr_scheduler(optimizer)

@@ -1,0 +1,186 @@
+"""QPCNN (Ning et al. 2024): a small CNN with a quantum 1x1 convolution, and its classical twin."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+
+from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.quantum import QuantumPointwiseConv2d
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Conv(3x3, padding 1) -> BatchNorm -> ReLU -> MaxPool(2)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+class PointwiseNet(nn.Module):
+    """conv block -> pointwise (1x1) layer -> BatchNorm -> conv block -> flatten -> Linear.
+
+    Args:
+        in_channels: Input image channels.
+        image_size: Input image side (at least 4: each conv block halves it).
+        stem_channels: Channels of the first conv block, i.e. the pointwise layer's input.
+        pointwise: The 1x1 layer, with an ``out_channels`` attribute.
+        hidden_channels: Channels of the second conv block.
+        num_classes: Number of output logits.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int,
+        stem_channels: int,
+        pointwise: nn.Module,
+        hidden_channels: int,
+        num_classes: int,
+    ) -> None:
+        super().__init__()
+        if image_size < 4:
+            raise ConfigurationError(
+                f"image_size {image_size} is too small for QPCNN's two pooling blocks: "
+                "use images of at least 4 px."
+            )
+        width: int = pointwise.out_channels  # type: ignore[assignment]
+        self.stem = conv_block(in_channels, stem_channels)
+        self.pointwise = pointwise
+        self.norm = nn.BatchNorm2d(width)
+        self.body = conv_block(width, hidden_channels)
+        side = image_size // 4
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(hidden_channels * side * side, num_classes)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map images (B, C, H, W) to logits (B, num_classes)."""
+        return self.head(self.body(self.norm(self.pointwise(self.stem(x)))))
+
+
+class QPCNN(ImageClassifier):
+    """Quantum pointwise CNN: the 1x1 convolution after the first block is a quantum circuit.
+
+    At every pixel the ``stem_channels``-vector is L2-normalised and amplitude-encoded into
+    ceil(log2(stem_channels)) qubits; one StronglyEntanglingLayers block of the given depth,
+    shared by all pixels, entangles them, and each measured qubit gives one feature map (or the
+    2^n basis probabilities with ``measurement: probs``). Ning, Li, Chen, "Quantum Pointwise
+    Convolution" (arXiv:2412.01241, 2024) evaluate it on Fashion-MNIST and CIFAR-10.
+
+    Args:
+        num_classes: Number of classes (linked from the datamodule).
+        in_channels: Input image channels (linked from the datamodule).
+        image_size: Input image side in pixels (linked from the datamodule).
+        stem_channels: Channels entering the quantum 1x1 convolution (8 -> 3 qubits).
+        depth: StronglyEntanglingLayers in the shared circuit.
+        measurement: ``expval`` (<Z> per qubit) or ``probs`` (basis probabilities).
+        hidden_channels: Channels of the conv block after the quantum layer.
+        backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
+        device: PennyLane device name, used by the ``pennylane`` backend.
+        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
+        shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact values.
+        optimizer: Optimiser factory (Adam by default).
+        lr_scheduler: Optional learning-rate scheduler factory.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        stem_channels: int = 8,
+        depth: int = 2,
+        measurement: Literal["expval", "probs"] = "expval",
+        hidden_channels: int = 16,
+        backend: Literal["torch", "pennylane"] = "torch",
+        device: str = "default.qubit",
+        diff_method: str = "backprop",
+        shots: int | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        self.stem_channels = stem_channels
+        self.hidden_channels = hidden_channels
+        self.pointwise_kwargs = {
+            "in_channels": stem_channels,
+            "depth": depth,
+            "measurement": measurement,
+            "backend": backend,
+            "device": device,
+            "diff_method": diff_method,
+            "shots": shots,
+        }
+        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        self.save_hyperparameters()
+
+    def configure_network(self) -> nn.Module:
+        """Build conv block, quantum 1x1 convolution, conv block and classifier."""
+        pointwise = QuantumPointwiseConv2d(**self.pointwise_kwargs)
+        return PointwiseNet(
+            self.in_channels,
+            self.image_size,
+            self.stem_channels,
+            pointwise,
+            self.hidden_channels,
+            self.num_classes,
+        )
+
+
+class PointwiseCNN(ImageClassifier):
+    """QPCNN's classical counterpart: the same network with a classical 1x1 convolution.
+
+    By default the 1x1 convolution has as many output maps as QPCNN's quantum layer measures
+    qubits (ceil(log2(stem_channels))), so the two networks differ only in that layer.
+
+    Args:
+        num_classes: Number of classes (linked from the datamodule).
+        in_channels: Input image channels (linked from the datamodule).
+        image_size: Input image side in pixels (linked from the datamodule).
+        stem_channels: Channels entering the 1x1 convolution.
+        pointwise_channels: Output maps of the 1x1 convolution; ``None`` matches QPCNN's
+            ``expval`` output (ceil(log2(stem_channels)), at least 1).
+        hidden_channels: Channels of the conv block after the 1x1 convolution.
+        optimizer: Optimiser factory (Adam by default).
+        lr_scheduler: Optional learning-rate scheduler factory.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        stem_channels: int = 8,
+        pointwise_channels: int | None = None,
+        hidden_channels: int = 16,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        if stem_channels < 1 or hidden_channels < 1:
+            raise ConfigurationError(
+                f"stem_channels and hidden_channels must be positive, got {stem_channels} and "
+                f"{hidden_channels}."
+            )
+        self.stem_channels = stem_channels
+        self.pointwise_channels = pointwise_channels or max(1, (stem_channels - 1).bit_length())
+        self.hidden_channels = hidden_channels
+        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        self.save_hyperparameters()
+
+    def configure_network(self) -> nn.Module:
+        """Build conv block, classical 1x1 convolution, conv block and classifier."""
+        pointwise = nn.Conv2d(self.stem_channels, self.pointwise_channels, kernel_size=1)
+        return PointwiseNet(
+            self.in_channels,
+            self.image_size,
+            self.stem_channels,
+            pointwise,
+            self.hidden_channels,
+            self.num_classes,
+        )

@@ -1,0 +1,131 @@
+"""A fixed random quanvolution first layer (Henderson et al. 2019; car study) and its baseline."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+
+from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.models.feature_cache import FeatureCache
+from hqnn_pl.models.quanv import conv_output_side
+from hqnn_pl.quantum import Quanv2d
+
+
+def mlp_head(in_features: int, hidden_features: int, num_classes: int) -> nn.Sequential:
+    """Flatten -> Linear(hidden) -> ReLU -> Linear(classes)."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(in_features, hidden_features),
+        nn.ReLU(),
+        nn.Linear(hidden_features, num_classes),
+    )
+
+
+class RandomQuanvNet(ImageClassifier):
+    """A seeded random k x k quanvolution (not trained) -> Flatten -> Linear -> ReLU -> Linear.
+
+    Each k x k patch of each channel is RY(pi x)-embedded into k*k qubits, transformed by a fixed
+    PennyLane ``RandomLayers`` circuit drawn from ``seed`` and read out as <Z> per qubit, as in
+    Henderson et al. (2019) and the car study of Watt et al. (2026). The circuit never changes,
+    so with ``cache_features`` its output is computed once per distinct image and reused in
+    later epochs (see :class:`~hqnn_pl.models.feature_cache.FeatureCache`). Pixels must lie in
+    [0, 1].
+
+    Args:
+        num_classes: Number of classes (linked from the datamodule).
+        in_channels: Input image channels (linked from the datamodule).
+        image_size: Input image side in pixels (linked from the datamodule).
+        kernel_size: Side k of the patches (k*k qubits).
+        stride: Step between patches.
+        n_random_layers: Layers of the random circuit.
+        seed: Seed of the random circuit.
+        hidden_features: Width of the classifier's hidden layer.
+        cache_features: Compute the quanvolution once per distinct image.
+        cache_size: Most images whose features are cached.
+        backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
+        device: PennyLane device name, used by the ``pennylane`` backend.
+        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
+        shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact values.
+        optimizer: Optimiser factory (Adam by default).
+        lr_scheduler: Optional learning-rate scheduler factory.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        kernel_size: int = 2,
+        stride: int = 2,
+        n_random_layers: int = 1,
+        seed: int = 0,
+        hidden_features: int = 128,
+        cache_features: bool = True,
+        cache_size: int = 100_000,
+        backend: Literal["torch", "pennylane"] = "torch",
+        device: str = "default.qubit",
+        diff_method: str = "backprop",
+        shots: int | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        self.quanv_kwargs = {
+            "kernel_size": kernel_size,
+            "stride": stride,
+            "trainable": False,
+            "n_random_layers": n_random_layers,
+            "seed": seed,
+            "backend": backend,
+            "device": device,
+            "diff_method": diff_method,
+            "shots": shots,
+        }
+        self.hidden_features = hidden_features
+        self.cache_features = cache_features
+        self.cache_size = cache_size
+        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        self.save_hyperparameters()
+
+    def configure_network(self) -> nn.Module:
+        """Build the (cached) random quanvolution and the MLP classifier."""
+        k, stride = self.quanv_kwargs["kernel_size"], self.quanv_kwargs["stride"]
+        side = conv_output_side(self.image_size, k, stride)
+        quanv: nn.Module = Quanv2d(**self.quanv_kwargs)
+        if self.cache_features:
+            quanv = FeatureCache(quanv, max_items=self.cache_size)
+        features = self.in_channels * k * k * side * side
+        return nn.Sequential(quanv, mlp_head(features, self.hidden_features, self.num_classes))
+
+
+class PixelBaseline(ImageClassifier):
+    """RandomQuanvNet's classical baseline: the same MLP classifier on the raw pixels.
+
+    Args:
+        num_classes: Number of classes (linked from the datamodule).
+        in_channels: Input image channels (linked from the datamodule).
+        image_size: Input image side in pixels (linked from the datamodule).
+        hidden_features: Width of the classifier's hidden layer.
+        optimizer: Optimiser factory (Adam by default).
+        lr_scheduler: Optional learning-rate scheduler factory.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        hidden_features: int = 128,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        self.hidden_features = hidden_features
+        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        self.save_hyperparameters()
+
+    def configure_network(self) -> nn.Module:
+        """Build the MLP classifier on flattened pixels."""
+        features = self.in_channels * self.image_size * self.image_size
+        return mlp_head(features, self.hidden_features, self.num_classes)

@@ -1,0 +1,266 @@
+"""A torchvision ResNet backbone with a 6-qubit variational head (car study) or a linear head."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+from urllib.error import URLError
+
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchvision import models
+
+from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.quantum import ParallelQuantumLayer
+
+ResNetName = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+
+
+def build_backbone(name: str, weights: str | None) -> tuple[nn.Module, int]:
+    """Create a torchvision ResNet without its ``fc`` layer.
+
+    Args:
+        name: torchvision model name, e.g. ``resnet50``.
+        weights: torchvision weights name (``DEFAULT``, ``IMAGENET1K_V2``, ...) or ``None``.
+
+    Returns:
+        The backbone (images -> (B, features)) and its number of output features.
+    """
+    try:
+        backbone = models.get_model(name, weights=weights)
+    except (URLError, OSError, RuntimeError) as error:
+        raise ConfigurationError(
+            f"Could not load the pretrained weights {weights!r} of {name} ({error}). Download "
+            "them once on a machine with network (they are cached under $TORCH_HOME/hub/"
+            "checkpoints, ~/.cache/torch by default, and can be copied there), or set "
+            "`weights: null` to start from random weights."
+        ) from error
+    except (KeyError, ValueError) as error:
+        raise ConfigurationError(
+            f"Unknown weights {weights!r} for {name}: use one of "
+            f"{[w.name for w in models.get_model_weights(name)]} or null ({error})."
+        ) from error
+    features = backbone.fc.in_features
+    backbone.fc = nn.Identity()
+    return backbone, features
+
+
+class ScaledTanh(nn.Module):
+    """Angles ``tanh(h) * s * pi`` with a trainable scale ``s`` (initially 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, h: Tensor) -> Tensor:
+        """Map pre-activations to rotation angles in (-s pi, s pi)."""
+        return torch.tanh(h) * self.scale * math.pi
+
+
+class _ResNetModel(ImageClassifier):
+    """Backbone freezing and a separate backbone learning rate for the ResNet models."""
+
+    backbone: nn.Module
+
+    def _check_inputs(self, in_channels: int, backbone_lr: float | None) -> None:
+        if in_channels != 3:
+            raise ConfigurationError(
+                f"ResNet backbones take 3-channel images, but the data has {in_channels}: use a "
+                "datamodule that yields RGB images."
+            )
+        if backbone_lr is not None and backbone_lr < 0:
+            raise ConfigurationError(f"backbone_lr must be >= 0, got {backbone_lr}.")
+
+    def _freeze(self, freeze_backbone: bool, trainable_layers: Sequence[str]) -> None:
+        names = {name for name, _ in self.network.backbone.named_children()}
+        unknown = sorted(set(trainable_layers) - names)
+        if unknown:
+            raise ConfigurationError(
+                f"trainable_layers {unknown} are not children of the backbone; choose from "
+                f"{sorted(names)}."
+            )
+        if freeze_backbone:
+            for name, child in self.network.backbone.named_children():
+                child.requires_grad_(name in trainable_layers)
+
+    def parameter_groups(self) -> Any:
+        """Put the backbone in its own group with ``backbone_lr`` when that is set."""
+        backbone_lr = self.hparams.get("backbone_lr")
+        if backbone_lr is None:
+            return super().parameter_groups()
+        backbone = [p for p in self.network.backbone.parameters() if p.requires_grad]
+        in_backbone = {id(p) for p in backbone}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in in_backbone]
+        return [{"params": rest}] + ([{"params": backbone, "lr": backbone_lr}] if backbone else [])
+
+
+class ResNetHQNNNet(nn.Module):
+    """Backbone -> Linear(features, 128) -> ReLU -> Linear(128, q) -> angles -> circuit -> Linear.
+
+    Args:
+        backbone: Feature extractor (images -> (B, features)).
+        features: Its number of output features.
+        n_qubits: Qubits of the variational circuit.
+        depth: StronglyEntanglingLayers of the circuit.
+        num_classes: Number of output logits.
+        quantum_kwargs: Backend settings for the circuit.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        features: int,
+        n_qubits: int,
+        depth: int,
+        num_classes: int,
+        quantum_kwargs: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.projection = nn.Sequential(
+            nn.Linear(features, 128), nn.ReLU(), nn.Linear(128, n_qubits), ScaledTanh()
+        )
+        self.circuit = ParallelQuantumLayer(
+            n_qubits=n_qubits, n_circuits=1, depth=depth, rotation="X", observable="Z",
+            **quantum_kwargs,
+        )  # fmt: skip
+        self.head = nn.Linear(n_qubits, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map images (B, 3, H, W) to logits (B, num_classes)."""
+        return self.head(self.circuit(self.projection(self.backbone(x))))
+
+
+class ResNetLinearNet(nn.Module):
+    """Backbone -> Linear(features, classes).
+
+    Args:
+        backbone: Feature extractor (images -> (B, features)).
+        features: Its number of output features.
+        num_classes: Number of output logits.
+    """
+
+    def __init__(self, backbone: nn.Module, features: int, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(features, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map images (B, 3, H, W) to logits (B, num_classes)."""
+        return self.head(self.backbone(x))
+
+
+class ResNetHQNN(_ResNetModel):
+    """A ResNet backbone with a variational quantum head (Watt, Shadoyan, Nguyen 2026).
+
+    The backbone's features are projected to q angles ``tanh(h) * s * pi`` (trainable s),
+    RX-embedded into q qubits, entangled by StronglyEntanglingLayers, read out as <Z> per qubit
+    and mapped to the classes by a linear layer.
+
+    Args:
+        num_classes: Number of classes (linked from the datamodule).
+        in_channels: Input image channels (linked from the datamodule; must be 3).
+        image_size: Input image side in pixels (linked from the datamodule).
+        backbone: torchvision ResNet name.
+        weights: torchvision pretrained weights name (``DEFAULT``, ``IMAGENET1K_V2``, ...),
+            downloaded on first use; ``null`` for random initialisation.
+        freeze_backbone: Freeze the backbone except ``trainable_layers``.
+        trainable_layers: Backbone children left trainable when frozen, e.g. ``[layer4]``.
+        backbone_lr: Learning rate of the backbone's parameters (the car study fine-tuned
+            layer4 at 1e-5 with the head at 1e-3); ``None`` uses the optimiser's.
+        n_qubits: Qubits of the variational circuit.
+        depth: StronglyEntanglingLayers of the circuit.
+        backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
+        device: PennyLane device name, used by the ``pennylane`` backend.
+        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
+        shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact values.
+        optimizer: Optimiser factory (Adam by default).
+        lr_scheduler: Optional learning-rate scheduler factory.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        backbone: ResNetName = "resnet50",
+        weights: str | None = "DEFAULT",
+        freeze_backbone: bool = False,
+        trainable_layers: Sequence[str] = (),
+        backbone_lr: float | None = None,
+        n_qubits: int = 6,
+        depth: int = 2,
+        backend: Literal["torch", "pennylane"] = "torch",
+        device: str = "default.qubit",
+        diff_method: str = "backprop",
+        shots: int | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        self._check_inputs(in_channels, backbone_lr)
+        self.backbone_name = backbone
+        self.weights = weights
+        self.n_qubits = n_qubits
+        self.depth = depth
+        self.quantum_kwargs = {
+            "backend": backend,
+            "device": device,
+            "diff_method": diff_method,
+            "shots": shots,
+        }
+        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        self.save_hyperparameters()
+        self._freeze(freeze_backbone, trainable_layers)
+
+    def configure_network(self) -> nn.Module:
+        """Build the backbone and the quantum head."""
+        backbone, features = build_backbone(self.backbone_name, self.weights)
+        return ResNetHQNNNet(
+            backbone, features, self.n_qubits, self.depth, self.num_classes, self.quantum_kwargs
+        )
+
+
+class ResNetClassifier(_ResNetModel):
+    """The plain ResNet baseline: the same backbone with a linear head.
+
+    Args:
+        num_classes: Number of classes (linked from the datamodule).
+        in_channels: Input image channels (linked from the datamodule; must be 3).
+        image_size: Input image side in pixels (linked from the datamodule).
+        backbone: torchvision ResNet name.
+        weights: torchvision pretrained weights name, downloaded on first use; ``null`` for
+            random initialisation.
+        freeze_backbone: Freeze the backbone except ``trainable_layers``.
+        trainable_layers: Backbone children left trainable when frozen, e.g. ``[layer4]``.
+        backbone_lr: Learning rate of the backbone's parameters; ``None`` uses the optimiser's.
+        optimizer: Optimiser factory (Adam by default).
+        lr_scheduler: Optional learning-rate scheduler factory.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        backbone: ResNetName = "resnet50",
+        weights: str | None = "DEFAULT",
+        freeze_backbone: bool = False,
+        trainable_layers: Sequence[str] = (),
+        backbone_lr: float | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        self._check_inputs(in_channels, backbone_lr)
+        self.backbone_name = backbone
+        self.weights = weights
+        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        self.save_hyperparameters()
+        self._freeze(freeze_backbone, trainable_layers)
+
+    def configure_network(self) -> nn.Module:
+        """Build the backbone and the linear head."""
+        backbone, features = build_backbone(self.backbone_name, self.weights)
+        return ResNetLinearNet(backbone, features, self.num_classes)
