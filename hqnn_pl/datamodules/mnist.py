@@ -44,6 +44,7 @@ class MNISTDataModule(ImageDataModule):
         pin_memory: Pin batches in page-locked memory.
         val_fraction: Fraction of the training images held out for validation.
         seed: Seed of the subsets and the validation split.
+        persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
     """
 
     #: torchvision's folder name and dataset class for this data.
@@ -66,8 +67,11 @@ class MNISTDataModule(ImageDataModule):
         pin_memory: bool = False,
         val_fraction: float = 0.1,
         seed: int = 0,
+        persistent_workers: bool = True,
     ) -> None:
-        super().__init__(batch_size, num_workers, pin_memory, val_fraction, seed)
+        super().__init__(
+            batch_size, num_workers, pin_memory, val_fraction, seed, persistent_workers
+        )
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")
         for name, size in (("train_size", train_size), ("test_size", test_size)):
@@ -97,6 +101,7 @@ class MNISTDataModule(ImageDataModule):
                 f".gz) in {self.data_dir}/{self.folder}/raw, {self.data_dir}/{self.folder}, "
                 f"{self.data_dir}/raw or {self.data_dir}. Point --data.init_args.data_dir at the "
                 "folder that holds them, or set --data.init_args.download true to fetch them."
+                + self._local_copy_hint()
             )
         try:
             self.torchvision_dataset(root=str(self.data_dir), train=True, download=True)
@@ -106,6 +111,10 @@ class MNISTDataModule(ImageDataModule):
                 f"{name}: downloading {self.folder} into {self.data_dir} failed ({error}). "
                 f"Without network, copy the IDX files into {self.data_dir}/{self.folder}/raw."
             ) from error
+
+    def _local_copy_hint(self) -> str:
+        """Name a copy of the files found elsewhere on this machine, for error messages."""
+        return ""
 
     def _load_split(self, split: str, size: int | None) -> tuple[Tensor, Tensor]:
         files = self._files()

@@ -1,0 +1,226 @@
+"""CIFAR-10: 60,000 32x32 colour images in 10 classes, as torchvision's python batches."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.error import URLError
+
+import torch
+from torch import Tensor
+from torchvision import datasets
+
+from hqnn_pl.datamodules.base import BatchTransformDataModule, TransformOn
+from hqnn_pl.datamodules.datasets import TensorImageDataset
+from hqnn_pl.datamodules.transforms import batch_transform
+from hqnn_pl.errors import ConfigurationError
+
+#: The python-version files of https://www.cs.toronto.edu/~kriz/cifar.html.
+TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
+TEST_FILES = ["test_batch"]
+META_FILE = "batches.meta"
+
+
+class CIFAR10DataModule(BatchTransformDataModule):
+    """CIFAR-10 (Krizhevsky 2009), 50,000 train and 10,000 test images, held in memory as uint8.
+
+    Reads the published python version: the folder ``cifar-10-batches-py`` (``data_batch_1`` to
+    ``data_batch_5``, ``test_batch``, ``batches.meta``), in ``data_dir`` or as ``data_dir``
+    itself, which is where torchvision's download extracts it. The pickles are read directly, so
+    files from any source work without torchvision's checksum. Batches are converted to float,
+    optionally augmented (per-image random horizontal flip and shift of up to 4 px, the usual
+    CIFAR recipe), resized when ``image_size`` is not 32 and standardised per channel.
+
+    Args:
+        data_dir: Folder holding (or receiving) ``cifar-10-batches-py``, or that folder itself.
+        download: Download and extract the archive with torchvision when the files are missing.
+        image_size: Side of the images fed to the model, in pixels.
+        normalize: Standardise each channel with the training set's mean and std.
+        augment: Randomly flip training images horizontally and shift them by up to 4 px.
+        transform_on: Where batch transforms run: ``auto`` (on the accelerator if there is one,
+            else in the loader), ``loader`` or ``device``.
+        batch_size: Samples per batch.
+        num_workers: Data loader worker processes.
+        pin_memory: Pin batches in page-locked memory.
+        val_fraction: Fraction of the training images held out for validation.
+        seed: Seed of the validation split.
+        persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
+    """
+
+    folder = "cifar-10-batches-py"
+    classes = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
+    #: Per-channel mean and std of the training images in [0, 1].
+    mean = (0.4914, 0.4822, 0.4465)
+    std = (0.2470, 0.2435, 0.2616)
+    #: Largest random shift of the training augmentation, in pixels.
+    max_shift = 4.0
+
+    def __init__(
+        self,
+        data_dir: str | Path = "data",
+        download: bool = False,
+        image_size: int = 32,
+        normalize: bool = True,
+        augment: bool = False,
+        transform_on: TransformOn = "auto",
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        persistent_workers: bool = True,
+    ) -> None:
+        super().__init__(
+            transform_on,
+            batch_size,
+            num_workers,
+            pin_memory,
+            val_fraction,
+            seed,
+            persistent_workers,
+        )
+        if image_size < 1:
+            raise ConfigurationError(f"image_size must be positive, got {image_size}.")
+        self.data_dir = Path(data_dir).expanduser()
+        self.download = download
+        self.image_size = image_size
+        self.normalize = normalize
+        self.augment = augment
+        self.num_classes = len(self.classes)
+        self.in_channels = 3
+        self.class_names = list(self.classes)
+
+    def _folder(self) -> Path | None:
+        for folder in (self.data_dir / self.folder, self.data_dir):
+            if all((folder / name).is_file() for name in [*TRAIN_FILES, *TEST_FILES]):
+                return folder
+        return None
+
+    def prepare_data(self) -> None:
+        """Check the files are there, downloading them with torchvision if allowed."""
+        if self._folder() is not None:
+            return
+        files = ", ".join([*TRAIN_FILES, *TEST_FILES])
+        if not self.download:
+            raise ConfigurationError(
+                f"CIFAR10DataModule: no CIFAR-10 python batches ({files}) in "
+                f"{self.data_dir / self.folder} or {self.data_dir}. Point "
+                "--data.init_args.data_dir at the folder holding cifar-10-batches-py (e.g. "
+                "extracted from cifar-10-python.tar.gz), or set --data.init_args.download true."
+            )
+        try:
+            datasets.CIFAR10(root=str(self.data_dir), train=True, download=True)
+        except (RuntimeError, URLError, OSError) as error:
+            raise ConfigurationError(
+                f"CIFAR10DataModule: downloading CIFAR-10 into {self.data_dir} failed ({error}). "
+                "Without network, extract cifar-10-python.tar.gz from "
+                f"https://www.cs.toronto.edu/~kriz/cifar.html into {self.data_dir} (giving "
+                f"{self.data_dir / self.folder}) and pass --data.init_args.download false."
+            ) from error
+
+    @staticmethod
+    def _unpickle(path: Path) -> dict[str, Any]:
+        try:
+            with path.open("rb") as file:
+                entry = pickle.load(file, encoding="bytes")
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as error:
+            raise ConfigurationError(
+                f"Cannot read CIFAR-10 batch {path}: {error}. Replace it with the original file."
+            ) from error
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{path} is not a CIFAR-10 python batch (not a dict).")
+        return {
+            key.decode() if isinstance(key, bytes) else key: value for key, value in entry.items()
+        }
+
+    def _read(self, folder: Path, names: list[str]) -> tuple[Tensor, Tensor]:
+        images, labels = [], []
+        for name in names:
+            path = folder / name
+            entry = self._unpickle(path)
+            try:
+                data = torch.as_tensor(entry["data"], dtype=torch.uint8)
+                label = torch.as_tensor(entry["labels"], dtype=torch.long)
+            except (KeyError, TypeError, ValueError, RuntimeError) as error:
+                raise ConfigurationError(
+                    f"{path} is not a CIFAR-10 python batch (needs 'data' (N, 3072) uint8 and "
+                    f"'labels'): {error!r}."
+                ) from error
+            if data.dim() != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(label):
+                raise ConfigurationError(
+                    f"{path}: expected data of shape (N, 3072) and N labels, got data "
+                    f"{tuple(data.shape)} and {len(label)} labels."
+                )
+            if len(label) and (int(label.min()) < 0 or int(label.max()) >= self.num_classes):
+                raise ConfigurationError(
+                    f"{path} has label {int(label.max())}, but CIFAR-10 has 10 classes (0-9)."
+                )
+            images.append(data.view(-1, 3, 32, 32))
+            labels.append(label)
+        return torch.cat(images), torch.cat(labels)
+
+    def _read_class_names(self, folder: Path) -> None:
+        meta = folder / META_FILE
+        if not meta.is_file():
+            return
+        names = self._unpickle(meta).get("label_names")
+        if names is None or len(names) != self.num_classes:
+            raise ConfigurationError(
+                f"{meta} should list 10 label_names, found {names!r}. Replace it with the "
+                "original file or delete it."
+            )
+        self.class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+
+    def setup(self, stage: str) -> None:
+        """Read the batches the stage needs (once) and split validation from training."""
+        folder = self._folder()
+        if folder is None:
+            self.prepare_data()
+            folder = self._folder()
+            assert folder is not None
+        self._read_class_names(folder)
+        if stage in ("fit", "validate") and self.train_dataset is None:
+            images, labels = self._read(folder, TRAIN_FILES)
+            train, val = self.split_indices(len(labels))
+            self.train_dataset = TensorImageDataset(images, labels, train)
+            self.val_dataset = TensorImageDataset(images, labels, val) if len(val) else None
+        if stage in ("test", "predict") and self.test_dataset is None:
+            self.test_dataset = TensorImageDataset(*self._read(folder, TEST_FILES))
+
+    def split_indices(self, n: int) -> tuple[Tensor, Tensor]:
+        """Split ``range(n)`` into sorted training and validation indices, seeded.
+
+        Args:
+            n: Number of training images.
+        """
+        n_val = round(n * self.val_fraction)
+        order = torch.randperm(n, generator=self.generator())
+        return order[n_val:].sort().values, order[:n_val].sort().values
+
+    def build_transform(self, train: bool) -> Callable[[Tensor], Tensor]:
+        """uint8 -> [0, 1] -> (flip, shift when training with ``augment``) -> resize -> standardise.
+
+        Args:
+            train: Build the training transform.
+        """
+        augment = train and self.augment
+        return batch_transform(
+            self.image_size,
+            hflip_probability=0.5 if augment else 0.0,
+            translate=self.max_shift if augment else 0.0,
+            mean=self.mean if self.normalize else None,
+            std=self.std if self.normalize else None,
+        )

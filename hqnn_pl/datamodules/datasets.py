@@ -1,0 +1,256 @@
+"""Datasets of uint8 images, class-folder scanning, image decoding and stratified splits."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from hqnn_pl.errors import ConfigurationError
+
+#: File suffixes read as images (case-insensitive); other files in class folders are ignored.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether ``path`` is a visible file with an image suffix."""
+    return (
+        path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+    )
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Return the image files under ``folder`` (recursively), sorted."""
+    return sorted(path for path in folder.rglob("*") if is_image_file(path))
+
+
+def class_folders(root: Path) -> list[str]:
+    """Return the names of the visible subfolders of ``root``, sorted (torchvision's order)."""
+    return sorted(
+        entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".")
+    )
+
+
+def find_class_root(root: Path, classes: Sequence[str], max_depth: int = 2) -> Path | None:
+    """Find the folder that holds all of ``classes`` as subfolders: ``root`` or a folder below.
+
+    Archives often wrap the class folders in one or two extra folders (e.g.
+    ``medical_mnist/AbdomenCT``); this looks ``max_depth`` levels down, breadth first.
+
+    Args:
+        root: Where to start.
+        classes: Names of the class folders.
+        max_depth: How many levels below ``root`` to look.
+
+    Returns:
+        The first folder found, or ``None``.
+    """
+    level = [root]
+    for _ in range(max_depth + 1):
+        for folder in level:
+            if all((folder / name).is_dir() for name in classes):
+                return folder
+        level = [
+            child
+            for folder in level
+            for child in sorted(folder.iterdir())
+            if child.is_dir() and not child.name.startswith(".")
+        ]
+    return None
+
+
+def stratified_split(
+    labels: Tensor, fractions: Sequence[float], generator: torch.Generator
+) -> list[Tensor]:
+    """Split indices class by class into parts of the given fractions, in a seeded random order.
+
+    Every class ``c`` with ``n_c`` items gives ``floor(n_c * f + 0.5)`` items (rounded half up)
+    to each part after the first, and the rest to the first part. With Medical MNIST's class
+    counts and fractions ``(0.8, 0.2)`` this gives the paper's 47,163 / 11,791 images.
+
+    Args:
+        labels: Integer labels (N,).
+        fractions: Fraction of each class per part; the first part takes what is left.
+        generator: Generator of the per-class permutations.
+
+    Returns:
+        One sorted index tensor per part.
+    """
+    parts: list[list[Tensor]] = [[] for _ in fractions]
+    for label in torch.unique(labels, sorted=True).tolist():
+        members = torch.nonzero(labels == label).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        remaining = len(members)
+        sizes = []
+        for fraction in fractions[1:]:
+            size = min(math.floor(len(members) * fraction + 0.5), remaining)
+            sizes.append(size)
+            remaining -= size
+        for part, chunk in zip(parts, members.split([remaining, *sizes]), strict=True):
+            part.append(chunk)
+    return [
+        torch.cat(part).sort().values if part else torch.empty(0, dtype=torch.long)
+        for part in parts
+    ]
+
+
+def load_image_file(path: Path, size: int, grayscale: bool = False) -> Tensor:
+    """Decode one image file and resize it to ``size`` x ``size`` (PIL's antialiased bilinear).
+
+    Large JPEGs are decoded at a reduced scale (PIL's draft mode) when that still leaves at least
+    ``size`` pixels, which makes 224 px input from multi-megapixel photos several times faster.
+    Images already ``size`` px square are not resampled.
+
+    Args:
+        path: The file.
+        size: Side of the output in pixels.
+        grayscale: Decode to one channel (PIL mode ``L``) instead of RGB.
+
+    Returns:
+        The image (1 or 3, size, size), uint8.
+
+    Raises:
+        ConfigurationError: The file cannot be opened or decoded; the message names it.
+    """
+    mode = "L" if grayscale else "RGB"
+    try:
+        with Image.open(path) as image:
+            image.draft(mode, (size, size))
+            converted = image.convert(mode)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
+        raise ConfigurationError(
+            f"Cannot decode image {path}: {error}. Replace it with a valid image file or delete it."
+        ) from error
+    if converted.size != (size, size):
+        converted = v2.functional.resize(converted, [size, size], antialias=True)
+    return v2.functional.pil_to_tensor(converted)
+
+
+def decode_images(
+    paths: Sequence[Path], size: int, grayscale: bool = False, num_workers: int = 0
+) -> Tensor:
+    """Decode image files into one uint8 tensor, resizing any image that is not ``size`` px.
+
+    Args:
+        paths: The files.
+        size: Side of the square images returned.
+        grayscale: Decode to one channel instead of RGB.
+        num_workers: Processes decoding in parallel (a DataLoader's workers); 0 decodes here.
+
+    Returns:
+        Images (N, 1 or 3, size, size), uint8, in the order of ``paths``.
+
+    Raises:
+        ConfigurationError: A file cannot be decoded; the message names it.
+    """
+    out = torch.empty(len(paths), 1 if grayscale else 3, size, size, dtype=torch.uint8)
+    if num_workers == 0:
+        for i, path in enumerate(paths):
+            out[i] = load_image_file(path, size, grayscale)
+        return out
+    loader = DataLoader(
+        _DecodeDataset(paths, size, grayscale),
+        batch_size=256,
+        num_workers=num_workers,
+        collate_fn=torch.stack,
+    )
+    start = 0
+    for batch in loader:
+        out[start : start + len(batch)] = batch
+        start += len(batch)
+    return out
+
+
+class _DecodeDataset(Dataset):
+    def __init__(self, paths: Sequence[Path], size: int, grayscale: bool) -> None:
+        self.paths, self.size, self.grayscale = list(paths), size, grayscale
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Tensor:
+        return load_image_file(self.paths[index], self.size, self.grayscale)
+
+
+class TensorImageDataset(Dataset):
+    """Images held in memory as one uint8 tensor, served a whole batch per index operation.
+
+    Several datasets (the splits) share one image tensor through index tensors. ``__getitems__``
+    returns the batch ``(images[indices], labels[indices])`` already stacked, so a loader spends
+    one indexing operation per batch instead of one per image; :class:`BatchCollate` accepts it.
+
+    Args:
+        images: All images (N, C, H, W), uint8.
+        labels: All labels (N,).
+        indices: The images of this dataset; ``None`` takes all.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor, indices: Tensor | None = None) -> None:
+        self.images = images
+        self.labels = labels.long()
+        self.indices = torch.arange(len(labels)) if indices is None else indices.long()
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        i = self.indices[index]
+        return self.images[i], self.labels[i]
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        chosen = self.indices[torch.as_tensor(indices, dtype=torch.long)]
+        return self.images[chosen], self.labels[chosen]
+
+
+class ImageFileDataset(Dataset):
+    """Image files decoded on access, each resized to ``size`` x ``size`` RGB uint8.
+
+    Args:
+        paths: The files.
+        labels: Their labels (N,).
+        size: Side of the images returned.
+    """
+
+    def __init__(self, paths: Sequence[Path], labels: Tensor, size: int) -> None:
+        if len(paths) != len(labels):
+            raise ValueError(f"{len(paths)} paths but {len(labels)} labels.")
+        self.paths = list(paths)
+        self.labels = labels.long()
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return load_image_file(self.paths[index], self.size), self.labels[index]
+
+
+class BatchCollate:
+    """Stack (image, label) samples, or take a pre-stacked batch, then transform the images.
+
+    Args:
+        transform: Applied to the stacked uint8 images; ``None`` leaves them uint8 (to be
+            transformed after the batch reaches its device).
+    """
+
+    def __init__(self, transform: Callable[[Tensor], Tensor] | None = None) -> None:
+        self.transform = transform
+
+    def __call__(
+        self, samples: tuple[Tensor, Tensor] | Sequence[tuple[Tensor, Tensor]]
+    ) -> tuple[Tensor, Tensor]:
+        """Return the batch ``(images, labels)``."""
+        if isinstance(samples, tuple) and len(samples) == 2 and samples[0].dim() == 4:
+            images, labels = samples
+        else:
+            images = torch.stack([image for image, _ in samples])
+            labels = torch.stack([torch.as_tensor(label) for _, label in samples])
+        if self.transform is not None:
+            images = self.transform(images)
+        return images, labels
