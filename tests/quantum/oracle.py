@@ -1,0 +1,70 @@
+"""Oracle helpers: the circuits of hqnn_pl.quantum.circuits as default.qubit QNodes (float64)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import pennylane as qml
+import torch
+from torch import Tensor
+
+from hqnn_pl.quantum import circuits
+
+
+@functools.cache
+def oracle_qnode(qfunc: Callable, n_qubits: int, **kwargs) -> qml.QNode:
+    """Exact default.qubit QNode (backprop) of one of the project's quantum functions."""
+    func = functools.partial(qfunc, **kwargs) if kwargs else qfunc
+    return qml.QNode(func, qml.device("default.qubit", wires=n_qubits), interface="torch")
+
+
+def _as_matrix(result, n_rows: int) -> Tensor:
+    if isinstance(result, (tuple, list)):
+        result = torch.stack(list(result), dim=-1)
+    return result.reshape(n_rows, -1)
+
+
+def parallel_oracle(x: Tensor, weights: Tensor, rotation: str, observable: str) -> Tensor:
+    """ParallelQuantumLayer's output for x (B, C*n) and weights (C, depth, n, 3)."""
+    n_circuits, _, n_qubits, _ = weights.shape
+    qnode = oracle_qnode(
+        circuits.parallel_circuit, n_qubits, rotation=rotation, observable=observable
+    )
+    outs = [
+        _as_matrix(qnode(x[:, c * n_qubits : (c + 1) * n_qubits], weights[c]), x.shape[0])
+        for c in range(n_circuits)
+    ]
+    return torch.cat(outs, dim=-1)
+
+
+def quanv_oracle(patches: Tensor, weights: Tensor, trainable: bool, seed: int = 0) -> Tensor:
+    """Quanvolution circuit outputs (P, k*k) for patches (P, k*k)."""
+    if trainable:
+        qnode = oracle_qnode(circuits.quanv_trainable_circuit, 4)
+    else:
+        qnode = oracle_qnode(circuits.quanv_random_circuit, patches.shape[-1], seed=seed)
+    return _as_matrix(qnode(patches, weights), patches.shape[0])
+
+
+def qpcnn_oracle(vectors: Tensor, weights: Tensor, measurement: str) -> Tensor:
+    """QPCNN circuit outputs for channel vectors (P, C) (no zero vectors)."""
+    qnode = oracle_qnode(circuits.qpcnn_circuit, weights.shape[-2], measurement=measurement)
+    return _as_matrix(qnode(vectors, weights), vectors.shape[0])
+
+
+def value_and_grads(
+    fn: Callable[..., Tensor], inputs: Sequence[Tensor], cotangent: Tensor | None = None
+) -> tuple[Tensor, list[Tensor], Tensor]:
+    """fn(*inputs), and the gradients of <cotangent, fn(*inputs)> w.r.t. every input."""
+    out = fn(*inputs)
+    if cotangent is None:
+        generator = torch.Generator().manual_seed(1234)
+        cotangent = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+    loss = (out * cotangent.to(out)).sum()
+    grads = torch.autograd.grad(loss, list(inputs), allow_unused=True, materialize_grads=True)
+    return out.detach(), [g.detach() for g in grads], cotangent
+
+
+def assert_close(actual: Tensor, expected: Tensor, atol: float) -> None:
+    torch.testing.assert_close(actual.double(), expected.double(), atol=atol, rtol=0.0)

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hqnn_pl.quantum import Quanv2d
+from tests.quantum.oracle import assert_close, quanv_oracle, value_and_grads
+
+
+def _oracle(layer: Quanv2d, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Quanv2d through the QNode: unfold, run every patch, fold channels as c * k * k + j."""
+    k, s = layer.kernel_size, layer.stride
+    batch, channels, height, width = x.shape
+    patches = F.unfold(x, k, stride=s).reshape(batch, channels, k * k, -1).transpose(2, 3)
+    out = quanv_oracle(patches.reshape(-1, k * k), weights, layer.trainable, layer.seed)
+    _, out_h, out_w = layer.output_shape(channels, height, width)
+    out = out.reshape(batch, channels, -1, k * k).transpose(2, 3)
+    return out.reshape(batch, channels * k * k, out_h, out_w)
+
+
+def _images(shape: tuple[int, ...], seed: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return low + (high - low) * torch.rand(shape, generator=generator, dtype=torch.float64)
+
+
+CASES = [
+    # trainable, kernel_size, stride, n_random_layers, seed, image shape
+    (True, 2, 2, 1, 0, (2, 1, 6, 6)),
+    (True, 2, 1, 1, 0, (1, 2, 5, 4)),
+    (True, 2, 3, 1, 0, (3, 3, 7, 8)),
+    (False, 2, 2, 1, 0, (2, 1, 6, 6)),
+    (False, 2, 2, 3, 7, (1, 3, 5, 5)),
+    (False, 3, 2, 2, 1, (1, 2, 5, 4)),
+    (False, 1, 1, 2, 3, (1, 2, 3, 3)),
+]
+
+
+@pytest.mark.parametrize(("trainable", "k", "stride", "layers", "seed", "shape"), CASES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_torch_backend_matches_qnode(
+    trainable: bool,
+    k: int,
+    stride: int,
+    layers: int,
+    seed: int,
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+) -> None:
+    torch.manual_seed(seed + k)
+    layer = Quanv2d(k, stride, trainable, n_random_layers=layers, seed=seed).to(dtype)
+    # pixels mostly in [0, 1], but the circuit is exact for any real input
+    x = _images(shape, seed=seed + stride, low=-0.5, high=1.5)
+    weights = layer.weights if trainable else layer.random_weights
+    inputs = [x.to(dtype).requires_grad_(True)] + ([weights] if trainable else [])
+    out, grads, cot = value_and_grads(lambda a, *w: layer(a), inputs)
+    x64 = x.clone().requires_grad_(True)
+    w64 = weights.detach().double().requires_grad_(trainable)
+    ref, ref_grads, _ = value_and_grads(
+        lambda a, *w: _oracle(layer, a, w64 if not w else w[0]),
+        [x64] + ([w64] if trainable else []),
+        cot,
+    )
+    atol = 1e-10 if dtype == torch.float64 else 1e-5
+    assert out.shape == (shape[0], *layer.output_shape(*shape[1:]))
+    assert out.dtype == dtype
+    assert_close(out, ref, atol)
+    for g, r in zip(grads, ref_grads, strict=True):
+        assert_close(g, r, atol)
+
+
+def test_trainable_block_parameters() -> None:
+    layer = Quanv2d()
+    assert [n for n, _ in layer.named_parameters()] == ["weights"]
+    assert layer.weights.shape == (4,)
+    assert layer.weights.min() >= 0 and layer.weights.max() < 2 * math.pi
+    assert layer.n_qubits == 4 and layer.output_shape(1, 28, 28) == (4, 14, 14)
+
+
+def test_random_circuit_is_a_seeded_buffer_without_trainable_parameters() -> None:
+    layer = Quanv2d(trainable=False, n_random_layers=2, seed=5)
+    assert list(layer.parameters()) == []
+    assert list(layer.state_dict()) == ["random_weights"]
+    expected = np.random.default_rng(5).uniform(0.0, 2 * math.pi, size=(2, 4))
+    assert_close(layer.random_weights, torch.from_numpy(expected), 1e-6)
+    x = torch.rand(2, 1, 6, 6)
+    assert_close(Quanv2d(trainable=False, n_random_layers=2, seed=5)(x), layer(x), 0.0)
+    assert not torch.allclose(Quanv2d(trainable=False, n_random_layers=2, seed=6)(x), layer(x))
+
+
+def test_random_unitary_follows_loaded_random_weights() -> None:
+    source = Quanv2d(trainable=False, seed=0)
+    source.random_weights.uniform_(0, 2 * math.pi)
+    target = Quanv2d(trainable=False, seed=0)
+    x = torch.rand(1, 1, 4, 4)
+    target.load_state_dict(source.state_dict())
+    expected = _oracle(source, x.double(), source.random_weights.double())
+    assert_close(target(x), expected, 1e-5)
+    assert_close(source(x), expected, 1e-5)  # in-place changes are picked up too
+    assert_close(target(x), source(x), 0.0)
+
+
+def test_output_channel_order() -> None:
+    # One 2x2 patch per channel: output channel c*4 + j is <Z_j> of input channel c.
+    torch.manual_seed(1)
+    layer = Quanv2d().double()
+    x = _images((1, 3, 2, 2), seed=4)
+    out = layer(x)
+    assert out.shape == (1, 12, 1, 1)
+    for c in range(3):
+        patch = x[0, c].reshape(1, 4)  # row-major: pixel (i, j) on qubit 2 i + j
+        expected = quanv_oracle(patch, layer.weights.detach(), trainable=True)
+        assert_close(out[0, 4 * c : 4 * c + 4, 0, 0], expected[0], 1e-12)
+
+
+@pytest.mark.parametrize("trainable", [True, False])
+def test_backends_agree_through_state_dict(trainable: bool) -> None:
+    torch.manual_seed(2)
+    torch_layer = Quanv2d(trainable=trainable, n_random_layers=2, seed=3)
+    pl_layer = Quanv2d(trainable=trainable, n_random_layers=2, seed=3, backend="pennylane")
+    pl_layer.load_state_dict(torch_layer.state_dict())
+    x = _images((2, 2, 4, 6), seed=5).float()
+    assert_close(pl_layer(x), torch_layer(x), 1e-5)
+    assert pl_layer(x).dtype == torch.float32
+
+
+def test_gradcheck_float64() -> None:
+    torch.manual_seed(3)
+    layer = Quanv2d(stride=1).double()
+    x = _images((1, 2, 3, 3), seed=6).requires_grad_(True)
+    weights = layer.weights.detach().clone().requires_grad_(True)
+
+    def fn(inputs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(layer, {"weights": w}, (inputs,))
+
+    assert torch.autograd.gradcheck(fn, (x, weights), eps=1e-6, atol=1e-7)
+    random_layer = Quanv2d(stride=1, trainable=False, n_random_layers=2).double()
+    assert torch.autograd.gradcheck(random_layer, (_images((1, 2, 3, 3), seed=7).requires_grad_(),))
+
+
+def test_draw_and_copy() -> None:
+    layer = Quanv2d(trainable=False, n_random_layers=2)
+    drawing = layer.draw()
+    assert "RY" in drawing and "<Z>" in drawing
+    assert "RX" in Quanv2d().draw()
+    clone = copy.deepcopy(layer)
+    clone.random_weights.add_(1.0)
+    x = torch.rand(1, 1, 4, 4)
+    assert not torch.allclose(clone(x), layer(x))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("trainable", [True, False])
+def test_cuda_matches_cpu(trainable: bool) -> None:
+    layer = Quanv2d(trainable=trainable).double()
+    x = torch.rand(4, 1, 28, 28, dtype=torch.float64)
+    expected = layer(x)
+    cuda_layer = copy.deepcopy(layer).cuda()
+    out = cuda_layer(x.cuda())
+    assert_close(out.cpu(), expected, 1e-10)
+    out32 = copy.deepcopy(layer).float().cuda()(x.float().cuda())
+    assert_close(out32.cpu(), expected, 1e-5)
