@@ -5,15 +5,24 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import torch
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch import nn
 
 import hqnn_pl.datamodules
 import hqnn_pl.models  # noqa: F401  (registers the models for short class names)
 from hqnn_pl import __version__
+from hqnn_pl.callbacks import ExceptionCheckpoint, RNGStateCheckpoint, RunConfigSaver
+from hqnn_pl.callbacks.utils import run_dir
 from hqnn_pl.datamodules import ImageDataModule
 from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.loggers import fall_back_to_offline_wandb, finish_wandb_runs
 from hqnn_pl.models import ImageClassifier
+from hqnn_pl.resume import check_checkpoint_fits, keep_csv_metrics, resolve_checkpoint_path
 
 #: Datamodule attributes the model is built from; configs never repeat them.
 LINKED_ATTRIBUTES = ("num_classes", "in_channels", "image_size")
@@ -25,13 +34,23 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     },
 }
 
+#: Exit status after SIGTERM (128 + 15, as a shell reports a process killed by it).
+SIGTERM_EXIT_STATUS = 143
+
 
 class HQNNCLI(LightningCLI):
     """LightningCLI for hqnn-pl's models and datamodules.
 
     Adds a ``checkpoint`` group (ModelCheckpoint: the best ``val/acc`` and ``last.ckpt`` every
     epoch) and ``--test_after_fit`` (on by default), which tests the best checkpoint when ``fit``
-    ends so one command trains, validates and tests.
+    ends so one command trains, validates and tests. Besides:
+
+    * ``--ckpt_path last`` resumes the newest ``last.ckpt`` (or ``on_exception.ckpt``) of this
+      config's runs (the logger's ``save_dir``/``name``, or ``project`` for W&B) and, for ``fit``,
+      continues in that run's folder (same CSV version, same W&B run id) keeping its metrics.
+    * A checkpoint that does not fit the configured model is refused before anything is written.
+    * A W&B logger without an API key or network falls back to offline logging with a warning.
+    * SIGTERM (cluster pre-emption) saves ``on_exception.ckpt`` and exits with status 143.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -58,13 +77,18 @@ class HQNNCLI(LightningCLI):
         )
 
     def before_instantiate_classes(self) -> None:
-        """Remember the linked values a config gave the model, to compare them with the data's."""
-        model = self.config[self.subcommand].get("model") or {}
+        """Check W&B's reachability, resolve ``--ckpt_path last`` and remember linked values."""
+        config = self.config[self.subcommand]
+        model = config.get("model") or {}
         init_args = model.get("init_args") or {}
         self._given_by_config = {key: init_args.get(key) for key in LINKED_ATTRIBUTES}
+        fall_back_to_offline_wandb(config)
+        self._checkpoint_path = resolve_checkpoint_path(
+            config, continue_run=self.subcommand == "fit"
+        )
 
     def instantiate_classes(self) -> None:
-        """Instantiate, then refuse a model setting that contradicts the data it is linked from."""
+        """Instantiate, then refuse settings and checkpoints that contradict each other."""
         super().instantiate_classes()
         conflicts = [
             f"model.init_args.{key}={given} but the data has {getattr(self.datamodule, key)}"
@@ -77,6 +101,28 @@ class HQNNCLI(LightningCLI):
                 f"{', '.join(LINKED_ATTRIBUTES)} from the model's config: the CLI links them from "
                 "the datamodule."
             )
+        self._check_sync_batchnorm()
+        if self._checkpoint_path is not None:
+            checkpoint = torch.load(self._checkpoint_path, map_location="cpu", weights_only=False)
+            check_checkpoint_fits(self.model, checkpoint, self._checkpoint_path)
+            if self.subcommand == "fit":
+                keep_csv_metrics(self.trainer.loggers, int(checkpoint.get("global_step", 0)))
+
+    def _check_sync_batchnorm(self) -> None:
+        """Refuse SyncBatchNorm on CPU (torch runs it on GPUs only) before training starts."""
+        trainer_config = self.config[self.subcommand].get("trainer") or {}
+        has_batchnorm = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules()
+        )
+        if (
+            trainer_config.get("sync_batchnorm")
+            and has_batchnorm
+            and isinstance(self.trainer.accelerator, CPUAccelerator)
+        ):
+            raise ConfigurationError(
+                "trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm does not run on "
+                "CPU). Use --trainer.sync_batchnorm false for DDP on CPU, or a GPU accelerator."
+            )
 
     def after_fit(self) -> None:
         """Test the best checkpoint once fitting has finished."""
@@ -85,6 +131,39 @@ class HQNNCLI(LightningCLI):
         callback = self.trainer.checkpoint_callback
         best = getattr(callback, "best_model_path", "") if callback is not None else ""
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run the subcommand; finish its W&B run; turn SIGTERM into a resumable exit (143)."""
+        exit_code = 1
+        try:
+            super()._run_subcommand(subcommand)
+            exit_code = 0
+        except SIGTERMException:
+            exit_code = SIGTERM_EXIT_STATUS
+            self._report_sigterm()
+            raise SystemExit(SIGTERM_EXIT_STATUS) from None
+        finally:
+            finish_wandb_runs(self.trainer.loggers, exit_code)
+
+    @rank_zero_only
+    def _report_sigterm(self) -> None:
+        saved = [
+            cb.saved_path
+            for cb in self.trainer.callbacks
+            if isinstance(cb, ExceptionCheckpoint) and cb.saved_path
+        ]
+        where = f"saved {saved[0]}" if saved else "no step since the last checkpoint"
+        config = run_dir(self.trainer) / "config.yaml"
+        print(
+            f"hqnn-pl: stopped by SIGTERM ({where}). Resume with: hqnn-pl {self.subcommand} "
+            f"--config {config} --ckpt_path last",
+            file=sys.stderr,
+        )
+
+
+def _trainer_defaults() -> dict[str, Any]:
+    """Trainer defaults with fresh instances of the callbacks every run gets."""
+    return {**TRAINER_DEFAULTS, "callbacks": [ExceptionCheckpoint(), RNGStateCheckpoint()]}
 
 
 def main(args: list[str] | None = None) -> None:
@@ -100,8 +179,9 @@ def main(args: list[str] | None = None) -> None:
             subclass_mode_model=True,
             subclass_mode_data=True,
             seed_everything_default=42,
+            save_config_callback=RunConfigSaver,
             save_config_kwargs={"overwrite": True},
-            trainer_defaults=TRAINER_DEFAULTS,
+            trainer_defaults=_trainer_defaults(),
             parser_kwargs={
                 "prog": "hqnn-pl",
                 "version": __version__,

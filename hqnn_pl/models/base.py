@@ -22,6 +22,13 @@ from hqnn_pl.errors import ConfigurationError
 
 #: Hyperparameters that fix a network's shape: a checkpoint only fits a model that agrees on them.
 ARCHITECTURE_KEYS = ("num_classes", "in_channels", "image_size")
+#: Hyperparameters a checkpoint may differ in: how to run and train, not what the network is.
+RUNTIME_KEYS = frozenset({"optimizer", "lr_scheduler", "backend", "device", "diff_method", "shots"})
+
+
+def _comparable(value: Any) -> Any:
+    """Treat lists and tuples alike (YAML gives lists where Python defaults are tuples)."""
+    return [_comparable(item) for item in value] if isinstance(value, list | tuple) else value
 
 
 class ImageClassifier(LightningModule, ABC):
@@ -188,16 +195,25 @@ class ImageClassifier(LightningModule, ABC):
                 "change the data settings."
             )
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuse a checkpoint whose architecture differs from this model's, naming the keys."""
-        saved = checkpoint.get("hyper_parameters", {})
+    def check_hyperparameters(self, saved: dict[str, Any]) -> None:
+        """Refuse hyperparameters (e.g. a checkpoint's) that build a different network.
+
+        Backend settings and optimiser factories may differ: a checkpoint trained on one
+        quantum backend loads on the other.
+
+        Args:
+            saved: Hyperparameters to compare with this model's.
+
+        Raises:
+            ConfigurationError: Naming every architecture setting that differs.
+        """
         current = dict(self.hparams)
         differences = [
             f"{key}: checkpoint {saved[key]!r}, model {current[key]!r}"
             for key in sorted(saved.keys() & current.keys())
-            if key not in {"optimizer", "lr_scheduler", "backend", "device", "diff_method", "shots"}
+            if key not in RUNTIME_KEYS
             and not key.startswith("_")
-            and saved[key] != current[key]
+            and _comparable(saved[key]) != _comparable(current[key])
         ]
         if differences:
             raise ConfigurationError(
@@ -206,6 +222,10 @@ class ImageClassifier(LightningModule, ABC):
                 + "). Use the config the checkpoint was trained with (its run folder holds "
                 "config.yaml) or start a new run without --ckpt_path."
             )
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse a checkpoint whose architecture differs from this model's, naming the keys."""
+        self.check_hyperparameters(checkpoint.get("hyper_parameters", {}))
 
     def parameter_counts(self) -> dict[str, int]:
         """Count the trainable parameters, split into quantum (circuit weights) and classical.

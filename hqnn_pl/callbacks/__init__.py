@@ -1,0 +1,26 @@
+"""Callbacks for hqnn-pl runs, usable from YAML as ``trainer.callbacks``.
+
+* :class:`ParameterCount`: exact parameter counts (quantum / classical, per block).
+* :class:`CircuitDrawer`: text and PNG drawings (and OpenQASM) of every circuit.
+* :class:`WandbExtras`: test confusion matrix and ``wandb.watch`` for W&B runs.
+* :class:`RunConfigSaver`: the CLI's config callback (``config.yaml`` in the run folder, full
+  config in W&B).
+* :class:`ExceptionCheckpoint` and :class:`RNGStateCheckpoint`: runs that survive interruption
+  and resume exactly; the CLI adds both to every run.
+"""
+
+from hqnn_pl.callbacks.circuit_drawer import CircuitDrawer
+from hqnn_pl.callbacks.exception_checkpoint import ExceptionCheckpoint
+from hqnn_pl.callbacks.parameter_count import ParameterCount
+from hqnn_pl.callbacks.rng_state import RNGStateCheckpoint
+from hqnn_pl.callbacks.save_config import RunConfigSaver
+from hqnn_pl.callbacks.wandb_extras import WandbExtras
+
+__all__ = [
+    "CircuitDrawer",
+    "ExceptionCheckpoint",
+    "ParameterCount",
+    "RNGStateCheckpoint",
+    "RunConfigSaver",
+    "WandbExtras",
+]

@@ -1,0 +1,169 @@
+"""CircuitDrawer: text and matplotlib drawings of the model's circuits, before and after fitting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
+from torch import nn
+
+from hqnn_pl.callbacks.utils import quantum_layers, run_dir, wandb_guard, wandb_loggers
+
+Stage = Literal["start", "trained"]
+
+
+def _file_stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "circuit"
+
+
+class CircuitDrawer(Callback):
+    """Draw every quantum circuit of the model when fitting starts and again with trained weights.
+
+    For each quantum layer (one drawing per layer: the parallel circuits of a
+    ``ParallelQuantumLayer`` share one structure, and circuit 0 is drawn with its weights) the
+    callback writes ``circuits/<layer>.<stage>.txt`` (``qml.draw``) and
+    ``circuits/<layer>.<stage>.png`` (``qml.draw_mpl``) into the run folder, where ``<stage>`` is
+    ``start`` at fit start and ``trained`` at fit end, and optionally
+    ``circuits/<layer>.trained.qasm`` (OpenQASM 2.0 of the trained circuit, with the example
+    input's embedding, since QASM has no classical inputs). The circuits are the layers' own
+    PennyLane definitions, drawn on the layer's QNode with the ``pennylane`` backend and on an
+    exact ``default.qubit`` QNode with the ``torch`` backend, so both backends draw the same
+    circuit. With a ``WandbLogger`` the pictures are also logged as ``circuits/<layer>``. Runs on
+    rank zero only; a drawing that fails is a warning, never a failed run.
+
+    From YAML::
+
+        trainer:
+          callbacks:
+            - class_path: hqnn_pl.callbacks.CircuitDrawer
+              init_args: {openqasm: true}
+
+    Args:
+        decimals: Decimals of the gate angles in the drawings; None hides the angles.
+        level: Decomposition level passed to ``qml.draw``/``qml.draw_mpl``: ``"device"`` shows
+            the gates the device runs (rotations and CNOTs), ``"top"`` the templates.
+        style: ``qml.draw_mpl`` style, e.g. ``"black_white"``, ``"pennylane"``, ``"sketch"``.
+        dpi: Resolution of the PNG pictures.
+        openqasm: Also export the trained circuits as OpenQASM 2.0.
+        max_length: Line width of the text drawings before they wrap.
+    """
+
+    def __init__(
+        self,
+        decimals: int | None = 2,
+        level: Literal["top", "user", "gradient", "device"] = "device",
+        style: str = "black_white",
+        dpi: int = 120,
+        openqasm: bool = False,
+        max_length: int = 200,
+    ) -> None:
+        super().__init__()
+        self.decimals = decimals
+        self.level = level
+        self.style = style
+        self.dpi = dpi
+        self.openqasm = openqasm
+        self.max_length = max_length
+        self.written: list[Path] = []
+
+    @rank_zero_only
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Draw the circuits with their initial (or resumed) weights."""
+        layers = quantum_layers(pl_module)
+        if not layers:
+            rank_zero_info(f"CircuitDrawer: {type(pl_module).__name__} has no quantum layers.")
+            return
+        self._draw_all(trainer, layers, "start")
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Draw the circuits with their trained weights (and export OpenQASM if asked)."""
+        layers = quantum_layers(pl_module)
+        if layers:
+            self._draw_all(trainer, layers, "trained")
+
+    def _draw_all(
+        self, trainer: Trainer, layers: list[tuple[str, nn.Module]], stage: Stage
+    ) -> None:
+        folder = run_dir(trainer) / "circuits"
+        folder.mkdir(parents=True, exist_ok=True)
+        images: dict[str, Path] = {}
+        for name, layer in layers:
+            stem = folder / f"{_file_stem(name)}.{stage}"
+            try:
+                png = self.draw(layer, stem)
+            except Exception as error:  # a drawing must never fail a training run
+                rank_zero_warn(
+                    f"CircuitDrawer: could not draw {name} ({type(layer).__name__}): "
+                    f"{type(error).__name__}: {error}"
+                )
+                continue
+            images[name] = png
+            if stage == "trained" and self.openqasm:
+                self.export_openqasm(layer, stem.with_suffix(stem.suffix + ".qasm"), name)
+        for logger in wandb_loggers(trainer):
+            if not images:
+                break
+            with wandb_guard("log the circuit pictures"):
+                for name, png in images.items():
+                    logger.log_image(
+                        key=f"circuits/{name}",
+                        images=[str(png)],
+                        step=trainer.global_step,
+                        caption=[f"{name} ({stage})"],
+                    )
+
+    def draw(self, layer: Any, stem: Path) -> Path:
+        """Write the text drawing and the picture of one layer's circuit.
+
+        Args:
+            layer: A quantum layer with ``qnode()`` and ``example_args()``.
+            stem: Path without suffix; ``.txt`` and ``.png`` are appended.
+
+        Returns:
+            The path of the picture.
+        """
+        import matplotlib.pyplot as plt
+        import pennylane as qml
+
+        qnode = layer.qnode()
+        args = layer.example_args()
+        text = qml.draw(
+            qnode, decimals=self.decimals, level=self.level, max_length=self.max_length
+        )(*args)
+        txt = stem.with_suffix(stem.suffix + ".txt")
+        txt.write_text(text + "\n")
+        png = stem.with_suffix(stem.suffix + ".png")
+        figure, _ = qml.draw_mpl(qnode, decimals=self.decimals, level=self.level, style=self.style)(
+            *args
+        )
+        try:
+            figure.savefig(png, dpi=self.dpi, bbox_inches="tight")
+        finally:
+            plt.close(figure)
+        self.written += [txt, png]
+        return png
+
+    def export_openqasm(self, layer: Any, path: Path, name: str) -> None:
+        """Write OpenQASM 2.0 of one layer's circuit with its current weights (warn on failure).
+
+        Args:
+            layer: A quantum layer with ``qnode()`` and ``example_args()``.
+            path: Where to write the ``.qasm`` file.
+            name: The layer's module name, for the warning.
+        """
+        import pennylane as qml
+
+        try:
+            qasm = qml.to_openqasm(layer.qnode())(*layer.example_args())
+        except Exception as error:
+            rank_zero_warn(
+                f"CircuitDrawer: could not export {name} as OpenQASM: {type(error).__name__}: "
+                f"{error}"
+            )
+            return
+        path.write_text(qasm)
+        self.written.append(path)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytest
+
+from hqnn_pl.callbacks import CircuitDrawer
+from hqnn_pl.callbacks.utils import quantum_layers
+from hqnn_pl.models import CNN, HQNNParallel
+from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
+from tests.callbacks.helpers import fit
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_fit_draws_start_and_trained_circuits_and_exports_qasm(tmp_path: Path) -> None:
+    fit(
+        "--trainer.callbacks+=hqnn_pl.callbacks.CircuitDrawer",
+        "--trainer.callbacks.openqasm=true",
+    )
+    folder = tmp_path / "runs/quickstart/version_0/circuits"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [
+        "network.middle.start.png",
+        "network.middle.start.txt",
+        "network.middle.trained.png",
+        "network.middle.trained.qasm",
+        "network.middle.trained.txt",
+    ]
+    start = (folder / "network.middle.start.txt").read_text()
+    trained = (folder / "network.middle.trained.txt").read_text()
+    assert "RX(0.10)" in start and "Rot(" in start and "<Y>" in start  # device-level gates
+    assert start != trained  # the trained weights are drawn
+    for png in folder.glob("*.png"):
+        assert png.read_bytes()[:8] == PNG_MAGIC
+    qasm = (folder / "network.middle.trained.qasm").read_text()
+    assert qasm.startswith("OPENQASM 2.0") and "qreg q[5]" in qasm
+    assert plt.get_fignums() == []  # every figure was closed
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        Quanv2d(),
+        Quanv2d(kernel_size=2, trainable=False),
+        QuantumPointwiseConv2d(in_channels=6, depth=2),
+        ParallelQuantumLayer(n_qubits=3, n_circuits=2, depth=1, backend="pennylane"),
+    ],
+    ids=["quanv", "quanv-random", "pointwise", "parallel-pennylane"],
+)
+def test_every_layer_and_both_backends_draw(layer: object, tmp_path: Path) -> None:
+    drawer = CircuitDrawer(openqasm=True)
+    png = drawer.draw(layer, tmp_path / "circuit.start")
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert (
+        "<Z>" in (tmp_path / "circuit.start.txt").read_text()
+        or "<Y>" in (tmp_path / "circuit.start.txt").read_text()
+    )
+    drawer.export_openqasm(layer, tmp_path / "circuit.qasm", "layer")
+    assert (tmp_path / "circuit.qasm").read_text().startswith("OPENQASM 2.0")
+    assert plt.get_fignums() == []
+
+
+def test_pennylane_backend_run_draws_its_circuits(tmp_path: Path) -> None:
+    fit(
+        "--model.init_args.backend=pennylane",
+        "--trainer.limit_train_batches=1",
+        "--trainer.limit_val_batches=1",
+        "--test_after_fit=false",
+        "--trainer.callbacks+=hqnn_pl.callbacks.CircuitDrawer",
+    )
+    folder = tmp_path / "runs/quickstart/version_0/circuits"
+    assert (folder / "network.middle.trained.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_only_quantum_layers_are_found() -> None:
+    assert quantum_layers(CNN(num_classes=10, in_channels=1, image_size=16)) == []
+    layers = quantum_layers(HQNNParallel(num_classes=10, in_channels=1, image_size=16))
+    assert [name for name, _ in layers] == ["network.middle"]
+
+
+def test_a_failing_drawing_is_a_warning_not_a_failed_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no drawing today")
+
+    monkeypatch.setattr(CircuitDrawer, "draw", broken)
+    with pytest.warns(UserWarning, match="could not draw network.middle.*no drawing today"):
+        fit("--trainer.callbacks+=hqnn_pl.callbacks.CircuitDrawer", "--test_after_fit=false")
+    assert (tmp_path / "runs/quickstart/version_0/checkpoints/last.ckpt").is_file()

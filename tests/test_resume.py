@@ -1,0 +1,149 @@
+"""Runs that survive interruption: SIGKILL and SIGTERM mid-epoch, exact resumes, bad resumes."""
+
+from __future__ import annotations
+
+import csv
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from hqnn_pl.cli import main
+from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.models import CNN
+from hqnn_pl.resume import check_checkpoint_fits
+from tests.callbacks.helpers import QUICK, QUICKSTART, fit, load_checkpoint, start_cli, wait_for
+
+#: Two short epochs of eight batches of 16: long enough to be interrupted in the second one.
+TWO_EPOCHS = [
+    "--trainer.max_epochs=2",
+    "--trainer.limit_train_batches=8",
+    "--trainer.limit_val_batches=1",
+    "--trainer.limit_test_batches=1",
+    "--data.init_args.batch_size=16",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+]
+#: Slows training down and writes ./marker at batch 3 of epoch 1 (the second epoch).
+THROTTLE = ["--trainer.callbacks+=tests.callbacks.helpers.Throttle"]
+RUN = Path("runs/quickstart/version_0")
+
+
+def metrics_rows(run: Path) -> list[dict[str, str]]:
+    with (run / "metrics.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def val_epochs(run: Path) -> list[int]:
+    return [int(row["epoch"]) for row in metrics_rows(run) if row.get("val/acc")]
+
+
+def test_sigkill_mid_epoch_then_resume_completes_the_run(tmp_path: Path) -> None:
+    process = start_cli("fit", "--config", QUICKSTART, *TWO_EPOCHS, *THROTTLE, cwd=tmp_path)
+    wait_for(tmp_path / "marker", process)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    run = tmp_path / RUN
+    killed_at = load_checkpoint(run / "checkpoints/last.ckpt")
+    assert (killed_at["epoch"], killed_at["global_step"]) == (0, 8)  # end of the first epoch
+    assert not (run / "checkpoints/on_exception.ckpt").exists()  # SIGKILL leaves no time
+
+    main(["fit", "--config", QUICKSTART, *TWO_EPOCHS, "--ckpt_path", "last"])
+    resumed_from = yaml.safe_load((run / "config.yaml").read_text())["ckpt_path"]
+    assert resumed_from == "runs/quickstart/version_0/checkpoints/last.ckpt"
+    final = load_checkpoint(run / "checkpoints/last.ckpt")
+    assert (final["epoch"], final["global_step"]) == (1, 16)
+    assert sorted(p.name for p in (tmp_path / "runs/quickstart").iterdir()) == ["version_0"]
+    assert val_epochs(run) == [0, 1]  # the metrics of epoch 0 were kept, none repeated
+    assert any(row.get("test/acc") for row in metrics_rows(run))
+
+
+def test_sigterm_saves_a_resumable_checkpoint_and_exits_143(tmp_path: Path) -> None:
+    process = start_cli("fit", "--config", QUICKSTART, *TWO_EPOCHS, *THROTTLE, cwd=tmp_path)
+    wait_for(tmp_path / "marker", process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert "stopped by SIGTERM" in stderr and "--ckpt_path last" in stderr
+    checkpoints = tmp_path / RUN / "checkpoints"
+    interrupted = load_checkpoint(checkpoints / "on_exception.ckpt")
+    assert interrupted["global_step"] > load_checkpoint(checkpoints / "last.ckpt")["global_step"]
+
+    main(["fit", "--config", str(tmp_path / RUN / "config.yaml"), "--ckpt_path", "last"])
+    final = load_checkpoint(checkpoints / "last.ckpt")
+    assert final["epoch"] == 1 and final["global_step"] == 16
+    assert not (checkpoints / "on_exception.ckpt").exists()  # removed once the fit completed
+    assert val_epochs(tmp_path / RUN) == [0, 1]
+
+
+def test_one_epoch_plus_resume_equals_two_epochs_straight(tmp_path: Path) -> None:
+    """Exact at epoch boundaries: RNGStateCheckpoint restores the random states with the loops.
+
+    A shuffling DataLoader draws its permutation from torch's global generator each epoch, which
+    Lightning does not save; the CLI's RNGStateCheckpoint does, so the resumed second epoch sees
+    the batches of the uninterrupted run and the weights agree bit for bit.
+    """
+    common = [*QUICK, "--trainer.deterministic=true", "--test_after_fit=false"]
+    straight_name = "--trainer.logger.init_args.name=straight"
+    main(["fit", "--config", QUICKSTART, *common, "--trainer.max_epochs=2", straight_name])
+    resumed = [*common, "--trainer.logger.init_args.name=resumed"]
+    main(["fit", "--config", QUICKSTART, *resumed, "--trainer.max_epochs=1"])
+    main(["fit", "--config", QUICKSTART, *resumed, "--trainer.max_epochs=2", "--ckpt_path=last"])
+    straight = load_checkpoint(tmp_path / "runs/straight/version_0/checkpoints/last.ckpt")
+    again = load_checkpoint(tmp_path / "runs/resumed/version_0/checkpoints/last.ckpt")
+    assert straight["global_step"] == again["global_step"] == 6
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(value, again["state_dict"][key]), key
+    moments = [c["optimizer_states"][0]["state"][0]["exp_avg"] for c in (straight, again)]
+    assert torch.equal(*moments)
+
+
+def test_resume_with_another_model_config_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fit("--test_after_fit=false")
+    run = tmp_path / RUN
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit) as failed:
+        fit("--ckpt_path=last", "--model.init_args.depth=2")
+    assert failed.value.code == 2
+    err = capsys.readouterr().err
+    assert "depth: checkpoint 3, model 2" in err and "config.yaml" in err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_a_checkpoint_of_another_model_class_is_refused(tmp_path: Path) -> None:
+    fit("--test_after_fit=false")
+    path = tmp_path / RUN / "checkpoints/last.ckpt"
+    with pytest.raises(ConfigurationError, match=r"does not fit.*CNN.*network\.middle\.weights"):
+        check_checkpoint_fits(CNN(10, 1, 16, conv_channels=[16, 32]), load_checkpoint(path), path)
+
+
+def test_last_without_a_previous_run_and_missing_files_are_clear_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for ckpt, expected in (
+        ("last", "no last.ckpt or on_exception.ckpt in runs/quickstart/*/checkpoints"),
+        ("nowhere.ckpt", "--ckpt_path nowhere.ckpt: no such checkpoint file"),
+    ):
+        with pytest.raises(SystemExit) as failed:
+            fit(f"--ckpt_path={ckpt}")
+        assert failed.value.code == 2
+        assert expected in capsys.readouterr().err
+
+
+def test_checkpoint_loads_into_test_and_predict_on_both_backends(tmp_path: Path) -> None:
+    fit("--test_after_fit=false")
+    config = str(tmp_path / RUN / "config.yaml")
+    last = str(tmp_path / RUN / "checkpoints/last.ckpt")
+    losses = {}
+    for version, backend in enumerate(("torch", "pennylane"), start=1):
+        on_backend = f"--model.init_args.backend={backend}"
+        main(["test", "--config", config, "--ckpt_path", last, on_backend])
+        rows = metrics_rows(tmp_path / f"runs/quickstart/version_{version}")
+        losses[backend] = float(next(row["test/loss"] for row in rows if row.get("test/loss")))
+        one_batch = ["--trainer.logger=false", "--trainer.limit_predict_batches=1"]
+        main(["predict", "--config", config, "--ckpt_path", last, on_backend, *one_batch])
+    assert losses["pennylane"] == pytest.approx(losses["torch"], rel=1e-4)
