@@ -22,6 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import platform
@@ -230,6 +231,8 @@ def bench_lightning_epoch(device: torch.device) -> None:
 
     batch = 64
     print(f"\n[5] Full 60,000-image training epoch with Lightning, 1x28x28, batch {batch}")
+    for name in ("lightning.pytorch", "lightning.fabric", "hqnn_pl"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(EPOCH_IMAGES, 1, 28, 28, generator=generator)
     labels = torch.randint(0, 10, (EPOCH_IMAGES,), generator=generator)
