@@ -32,8 +32,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 import warnings
@@ -43,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from machine import describe_machine
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -51,27 +50,6 @@ from torchvision.transforms import v2
 from hqnn_pl.datamodules import MedicalMNISTDataModule
 from hqnn_pl.datamodules.datasets import list_images
 from hqnn_pl.models import HQNNParallel
-
-
-def describe_machine(device: torch.device) -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    text = (
-        f"{os.cpu_count()} CPU cores ({cpu}), {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}"
-    )
-    if device.type == "cuda":
-        text += f", GPU {torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
-    else:
-        text += ", no GPU"
-    return text
 
 
 def write_fake_medical_mnist(root: Path, per_class: int, seed: int = 0) -> Path:

@@ -25,35 +25,19 @@ import argparse
 import logging
 import math
 import os
-import platform
 import statistics
 import time
 import warnings
 from collections.abc import Callable
 
 import torch
+from machine import describe_machine
 from torch import Tensor, nn
 
 from hqnn_pl.quantum import ParallelQuantumLayer, Quanv2d
 
 EPOCH_IMAGES = 60_000
 PENNYLANE_BUDGET_S = 2.0  # per timed call; beyond this the pennylane batch is subsampled
-
-
-def describe_machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        return f"CUDA device {name} (torch {torch.__version__}, CUDA {torch.version.cuda})"
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"CPU {cpu}, {torch.get_num_threads()} torch threads (torch {torch.__version__})"
 
 
 def timeit(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 2) -> float:

@@ -1,0 +1,33 @@
+"""The speed scripts still run end to end (slow: run with `pytest -m slow`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.mark.slow
+def test_quantum_engine_benchmark_prints_every_ratio() -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "quantum_engine.py"), "--quick"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert out.count("ratio") == 6
+    assert "HQNNParallel / CNN" in out and "HQNN-Quanv / CNN4 epoch" in out
+
+
+@pytest.mark.slow
+def test_data_pipeline_benchmark_compares_loader_and_model() -> None:
+    out = subprocess.run(
+        [
+            sys.executable, str(REPO / "benchmarks" / "data_pipeline.py"),
+            "--batches", "2", "--workers", "0", "--model_steps", "1", "--fake_per_class", "20",
+            "--batch_size", "8",
+        ],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "images/s" in out and "HQNNParallel training step" in out
