@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,36 @@ def test_missing_mnist_folder_without_download(
     )
     assert "no-mnist-here" in err and "--data.init_args.download true" in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.ckpt"))
+
+
+def test_optimizer_and_scheduler_from_the_command_line(tmp_path: Path) -> None:
+    run_cli(
+        "fit",
+        "--config", str(CONFIGS / "quickstart.yaml"),
+        "--model.init_args.optimizer", "torch.optim.SGD",
+        "--model.init_args.optimizer.lr", "0.05",
+        "--model.init_args.optimizer.momentum", "0.9",
+        "--model.init_args.lr_scheduler", "torch.optim.lr_scheduler.StepLR",
+        "--model.init_args.lr_scheduler.step_size", "1",
+        "--model.init_args.lr_scheduler.gamma", "0.1",
+        "--trainer.max_epochs", "2",
+        "--trainer.limit_train_batches", "3",
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.callbacks+", "lightning.pytorch.callbacks.LearningRateMonitor",
+        "--trainer.callbacks.logging_interval", "epoch",
+    )  # fmt: skip
+    config = yaml.safe_load((tmp_path / "runs/quickstart/version_0/config.yaml").read_text())
+    assert config["model"]["init_args"]["optimizer"]["class_path"] == "torch.optim.SGD"
+    rows = list(csv.DictReader((tmp_path / "runs/quickstart/version_0/metrics.csv").open()))
+    rates = [float(row["lr-SGD"]) for row in rows if row.get("lr-SGD")]
+    assert rates == pytest.approx([0.05, 0.005])  # StepLR applied once per epoch
+
+
+def test_reduce_on_plateau_monitors_the_validation_loss() -> None:
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from hqnn_pl.models import CNN
+
+    model = CNN(10, 1, 16, lr_scheduler=lambda optimizer: ReduceLROnPlateau(optimizer))
+    config = model.configure_optimizers()
+    assert config["lr_scheduler"]["monitor"] == "val/loss"

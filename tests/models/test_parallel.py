@@ -51,3 +51,12 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path) -> None:
         HQNNParallel(10, 1, 16, depth=2).on_load_checkpoint(
             torch.load(tmp_path / "model.ckpt", weights_only=False)
         )
+
+
+def test_backends_agree_on_the_whole_model() -> None:
+    from tests.models.conftest import agree_across_backends
+
+    agree_across_backends(
+        HQNNParallel, "network.middle", torch.randn(3, 1, 16, 16),
+        num_classes=10, in_channels=1, image_size=16,
+    )  # fmt: skip
