@@ -41,9 +41,9 @@ SIGTERM_EXIT_STATUS = 143
 class HQNNCLI(LightningCLI):
     """LightningCLI for hqnn-pl's models and datamodules.
 
-    Adds a ``checkpoint`` group (ModelCheckpoint: the best ``val/acc`` and ``last.ckpt`` every
-    epoch) and ``--test_after_fit`` (on by default), which tests the best checkpoint when ``fit``
-    ends so one command trains, validates and tests. Besides:
+    Adds a ``checkpoint`` group (the ModelCheckpoint of the best ``val/acc``; ``last.ckpt`` is
+    written every epoch by a second one) and ``--test_after_fit`` (on by default), which tests
+    the best checkpoint when ``fit`` ends so one command trains, validates and tests. Besides:
 
     * ``--ckpt_path last`` resumes the newest ``last.ckpt`` (or ``on_exception.ckpt``) of this
       config's runs (the logger's ``save_dir``/``name``, or ``project`` for W&B) and, for ``fit``,
@@ -64,7 +64,7 @@ class HQNNCLI(LightningCLI):
             {
                 "checkpoint.monitor": "val/acc",
                 "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
+                "checkpoint.save_last": False,  # a separate ModelCheckpoint writes last.ckpt
                 "checkpoint.filename": "best-epoch={epoch}-val_acc={val/acc:.4f}",
                 "checkpoint.auto_insert_metric_name": False,
             }
@@ -75,6 +75,15 @@ class HQNNCLI(LightningCLI):
             default=True,
             help="After `fit`, test the best checkpoint (or the final weights if none was saved).",
         )
+
+    def _parse_ckpt_path(self) -> None:
+        """Keep the config's model settings when ``--ckpt_path`` names a file.
+
+        LightningCLI would merge the checkpoint's hyperparameters over the config, silently
+        dropping settings given on the command line (a backend, a depth, a frozen backbone).
+        Here the config decides, and a checkpoint that does not fit it is refused with the
+        differences named (see :func:`hqnn_pl.resume.check_checkpoint_fits`).
+        """
 
     def before_instantiate_classes(self) -> None:
         """Check W&B's reachability, resolve ``--ckpt_path last`` and remember linked values."""
@@ -162,8 +171,19 @@ class HQNNCLI(LightningCLI):
 
 
 def _trainer_defaults() -> dict[str, Any]:
-    """Trainer defaults with fresh instances of the callbacks every run gets."""
-    return {**TRAINER_DEFAULTS, "callbacks": [ExceptionCheckpoint(), RNGStateCheckpoint()]}
+    """Trainer defaults with fresh instances of the callbacks every run gets.
+
+    ``last.ckpt`` comes from its own ModelCheckpoint (no monitor, so it saves every epoch):
+    Lightning's ``save_last`` on the best-``val/acc`` checkpoint only writes it in epochs that
+    improve on the best, and training must never lose more than an epoch.
+    """
+    last = ModelCheckpoint(
+        filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+    )
+    return {
+        **TRAINER_DEFAULTS,
+        "callbacks": [last, ExceptionCheckpoint(), RNGStateCheckpoint()],
+    }
 
 
 def main(args: list[str] | None = None) -> None:

@@ -66,7 +66,7 @@ def resolve_checkpoint_path(config: Any, continue_run: bool) -> Path | None:
         if cls is not None and issubclass(cls, WandbLogger) and not init_arg(entry, "resume"):
             entry.init_args.resume = "allow"  # continue the same W&B run, not a new one
     config.ckpt_path = str(newest)
-    rank_zero_info(f"Resuming from {newest}")
+    rank_zero_info(f"{'Resuming from' if continue_run else 'Using'} {newest}")
     return newest
 
 

@@ -203,3 +203,21 @@ def test_reduce_on_plateau_monitors_the_validation_loss() -> None:
     model = CNN(10, 1, 16, lr_scheduler=lambda optimizer: ReduceLROnPlateau(optimizer))
     config = model.configure_optimizers()
     assert config["lr_scheduler"]["monitor"] == "val/loss"
+
+
+def test_last_checkpoint_is_written_every_epoch_even_without_improvement(tmp_path: Path) -> None:
+    import torch
+
+    run_cli(
+        "fit",
+        "--config", str(CONFIGS / "quickstart.yaml"),
+        "--trainer.max_epochs", "3",
+        "--trainer.limit_train_batches", "2",
+        "--trainer.enable_progress_bar", "false",
+        # 'epoch' only ever improves in epoch 0 under mode=min: no best checkpoint after it
+        "--checkpoint.monitor", "epoch",
+        "--checkpoint.mode", "min",
+    )  # fmt: skip
+    checkpoints = tmp_path / "runs/quickstart/version_0/checkpoints"
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == 2
+    assert [p.name.split("-val_acc")[0] for p in checkpoints.glob("best-*")] == ["best-epoch=0"]

@@ -28,7 +28,8 @@ def fake_data_args(datamodule: str, root: Path) -> list[str]:
         make_cifar10_dataset(root / "cifar", n_per_batch=8, n_test=8)
         return ["--data.init_args.data_dir", str(root / "cifar")]
     if datamodule == "MedicalMNISTDataModule":
-        return ["--data.init_args.data_dir", str(make_medical_mnist(root / "medical", per_class=4))]
+        medical = make_medical_mnist(root / "medical", per_class=12)
+        return ["--data.init_args.data_dir", str(medical)]
     if datamodule == "ImageFolderDataModule":
         counts = {f"car_{i}": 8 for i in range(6)}
         return ["--data.init_args.data_dir", str(make_image_folder(root / "cars", counts, size=48))]

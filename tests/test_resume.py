@@ -142,7 +142,9 @@ def test_checkpoint_loads_into_test_and_predict_on_both_backends(tmp_path: Path)
     for version, backend in enumerate(("torch", "pennylane"), start=1):
         on_backend = f"--model.init_args.backend={backend}"
         main(["test", "--config", config, "--ckpt_path", last, on_backend])
-        rows = metrics_rows(tmp_path / f"runs/quickstart/version_{version}")
+        run = tmp_path / f"runs/quickstart/version_{version}"
+        assert f"backend: {backend}" in (run / "hparams.yaml").read_text()  # the flag was used
+        rows = metrics_rows(run)
         losses[backend] = float(next(row["test/loss"] for row in rows if row.get("test/loss")))
         one_batch = ["--trainer.logger=false", "--trainer.limit_predict_batches=1"]
         main(["predict", "--config", config, "--ckpt_path", last, on_backend, *one_batch])

@@ -6,7 +6,8 @@ import os
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from hqnn_pl.callbacks.utils import run_dir
 from hqnn_pl.errors import ConfigurationError
@@ -64,11 +65,29 @@ class ExceptionCheckpoint(Callback):
         del pl_module
         self._start_step = trainer.global_step
 
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Fitting is over: a later exception (e.g. in the test after fit) saves nothing."""
+        del trainer, pl_module
+        self._start_step = None
+
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: Any) -> None:
-        """Save the training state if this fit took at least one optimisation step."""
-        del pl_module, exception
+        """Save the training state if this fit took at least one optimisation step.
+
+        Under DDP, saving is collective (it ends in a barrier), so it is only attempted for
+        interruptions every rank sees (SIGTERM, Ctrl-C); an exception on one rank would leave the
+        others waiting in their all-reduce and the barrier would hang the run.
+        """
+        del pl_module
         path = self.ckpt_path
         if path is None or self._start_step is None or trainer.global_step <= self._start_step:
+            return
+        if trainer.world_size > 1 and not isinstance(
+            exception, KeyboardInterrupt | SIGTERMException
+        ):
+            rank_zero_warn(
+                f"No {self.filename}.ckpt: {type(exception).__name__} may have stopped one DDP "
+                "rank only, and saving needs all of them. Resume from last.ckpt."
+            )
             return
         trainer.save_checkpoint(path)
         self.saved_path = path

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import random
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Literal
 
-import numpy as np
 import torch
+from lightning.fabric.utilities.seed import pl_worker_init_function
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
@@ -29,9 +29,9 @@ class ImageDataModule(LightningDataModule, ABC):
     :attr:`train_dataset`, :attr:`val_dataset` and :attr:`test_dataset` in :meth:`setup`.
 
     Shuffling and the random numbers drawn in loader workers follow the global seed (the CLI's
-    ``seed_everything``): torch seeds each worker from it, and :func:`seed_worker` seeds Python's
-    and NumPy's generators from the worker's torch seed, so a seeded run is repeatable with any
-    ``num_workers``.
+    ``seed_everything``): every worker seeds torch, Python and NumPy from it, its worker index
+    and its DDP rank (Lightning's ``pl_worker_init_function``), so a seeded run is repeatable
+    with any ``num_workers`` and the ranks of a DDP run draw different augmentations.
 
     Args:
         batch_size: Samples per batch in every split.
@@ -97,6 +97,10 @@ class ImageDataModule(LightningDataModule, ABC):
         order = torch.randperm(n, generator=self.generator()).tolist()
         return Subset(dataset, order[n_val:]), Subset(dataset, order[:n_val])
 
+    def _global_rank(self) -> int:
+        """This process's DDP rank (0 without a trainer)."""
+        return self.trainer.global_rank if self.trainer is not None else 0
+
     def collate_fn(self, split: str) -> Callable[[Any], Any] | None:
         """Return the loader's collate function for ``split``; ``None`` uses torch's default.
 
@@ -109,7 +113,8 @@ class ImageDataModule(LightningDataModule, ABC):
     def _loader(self, dataset: Dataset | None, split: str, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise ConfigurationError(
-                f"{type(self).__name__} has no {split} split: call setup() first."
+                f"{type(self).__name__} has no {split} split: call setup() first, and check "
+                "the split settings leave it some data."
             )
         return DataLoader(
             dataset,
@@ -118,7 +123,7 @@ class ImageDataModule(LightningDataModule, ABC):
             num_workers=self.num_workers,
             collate_fn=self.collate_fn(split),
             pin_memory=self.pin_memory,
-            worker_init_fn=seed_worker,
+            worker_init_fn=functools.partial(pl_worker_init_function, rank=self._global_rank()),
             persistent_workers=self.persistent_workers and self.num_workers > 0,
         )
 
@@ -137,13 +142,16 @@ class ImageDataModule(LightningDataModule, ABC):
             return []
         return self._loader(self.val_dataset, "val", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
-        """Batches of the test split."""
+    def test_dataloader(self) -> DataLoader | list[DataLoader]:
+        """Batches of the test split; none (nothing to test) when the split is empty."""
+        if self.test_dataset is None:
+            rank_zero_warn(f"{type(self).__name__}: the test split is empty, so nothing is tested.")
+            return []
         return self._loader(self.test_dataset, "test", shuffle=False)
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> DataLoader | list[DataLoader]:
         """Batches of the test split, for ``hqnn-pl predict``."""
-        return self._loader(self.test_dataset, "test", shuffle=False)
+        return self.test_dataloader()
 
 
 class BatchTransformDataModule(ImageDataModule):
@@ -220,6 +228,10 @@ class BatchTransformDataModule(ImageDataModule):
         trainer = self.trainer
         return trainer is not None and trainer.strategy.root_device.type != "cpu"
 
+    def _global_rank(self) -> int:
+        """This process's DDP rank (0 without a trainer)."""
+        return self.trainer.global_rank if self.trainer is not None else 0
+
     def collate_fn(self, split: str) -> Callable[[Any], Any] | None:
         """Stack the batch and, unless transforms run on the device, transform it.
 
@@ -240,18 +252,6 @@ class BatchTransformDataModule(ImageDataModule):
                 train = trainer is not None and trainer.training
                 return self.batch_transform(train)(images), labels
         return batch
-
-
-def seed_worker(worker_id: int) -> None:
-    """Seed Python's and NumPy's generators in a loader worker from the worker's torch seed.
-
-    torch gives worker ``i`` the seed ``base_seed + i``, with ``base_seed`` drawn from the global
-    generator, so this makes every worker's random numbers depend only on the global seed.
-    """
-    del worker_id
-    seed = torch.initial_seed() % 2**32
-    random.seed(seed)
-    np.random.seed(seed)
 
 
 def tensor_dataset(images: Tensor, labels: Tensor) -> TensorDataset:

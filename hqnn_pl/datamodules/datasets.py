@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
@@ -89,7 +91,9 @@ def stratified_split(
         remaining = len(members)
         sizes = []
         for fraction in fractions[1:]:
-            size = min(math.floor(len(members) * fraction + 0.5), remaining)
+            size = min(
+                math.floor(len(members) * Fraction(str(fraction)) + Fraction(1, 2)), remaining
+            )
             sizes.append(size)
             remaining -= size
         for part, chunk in zip(parts, members.split([remaining, *sizes]), strict=True):
@@ -122,7 +126,7 @@ def load_image_file(path: Path, size: int, grayscale: bool = False) -> Tensor:
     try:
         with Image.open(path) as image:
             image.draft(mode, (size, size))
-            converted = image.convert(mode)
+            converted = _to_8_bit(image, path).convert(mode)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
         raise ConfigurationError(
             f"Cannot decode image {path}: {error}. Replace it with a valid image file or delete it."
@@ -130,6 +134,19 @@ def load_image_file(path: Path, size: int, grayscale: bool = False) -> Tensor:
     if converted.size != (size, size):
         converted = v2.functional.resize(converted, [size, size], antialias=True)
     return v2.functional.pil_to_tensor(converted)
+
+
+def _to_8_bit(image: Image.Image, path: Path) -> Image.Image:
+    """Scale 16-bit greyscale images (common in medical data) to 8 bits instead of clipping."""
+    if image.mode.startswith("I;16"):
+        pixels = np.asarray(image).astype(np.uint32) // 257  # 65535 -> 255
+        return Image.fromarray(pixels.astype(np.uint8), mode="L")
+    if image.mode in ("I", "F"):
+        raise ConfigurationError(
+            f"{path} has {image.mode!r} pixels (32-bit), which have no standard 8-bit scale: "
+            "convert it to an 8- or 16-bit image."
+        )
+    return image
 
 
 def decode_images(

@@ -23,8 +23,8 @@ class RandomAffineResize(nn.Module):
     """Resize square images to ``size`` with a random rotation, flip and shift per image.
 
     One bilinear sampling grid does the rotation (uniform in ``[-degrees, degrees]``), the
-    horizontal flip (with ``hflip_probability``), the shift (uniform in ``[-translate,
-    translate]`` source pixels on each axis) and the resize, so upsampling 64 px originals to
+    horizontal flip (with ``hflip_probability``), the shift (a whole number of pixels, uniform in
+    ``[-translate, translate]`` on each axis) and the resize, so upsampling 64 px originals to
     224 px costs one pass over the output. The rotation matches ``v2.functional.rotate``
     (bilinear); corners that come from outside the image are black, as with
     ``v2.RandomRotation``. Images larger than ``size`` are first shrunk with antialiasing. Where
@@ -60,7 +60,10 @@ class RandomAffineResize(nn.Module):
         options = {"device": images.device, "dtype": images.dtype}
         angles = (torch.rand(batch, **options) * 2 - 1) * self.degrees
         flips = torch.rand(batch, **options) < self.hflip_probability
-        shifts = (torch.rand(batch, 2, **options) * 2 - 1) * self.translate
+        # Whole-pixel shifts (as padding + random crop would give): a fractional shift would
+        # blur every training image by bilinear resampling, unlike the sharp val/test images.
+        limit = int(self.translate)
+        shifts = torch.randint(-limit, limit + 1, (batch, 2), device=images.device).to(**options)
         return self.resample(images, angles, flips, shifts)
 
     def resample(

@@ -49,6 +49,9 @@ class ImageClassifier(LightningModule, ABC):
             ``ReduceLROnPlateau`` monitors ``val/loss``.
     """
 
+    #: Hyperparameters a checkpoint may differ in (see :meth:`check_hyperparameters`).
+    runtime_hparams: frozenset[str] = RUNTIME_KEYS
+
     def __init__(
         self,
         num_classes: int,
@@ -174,14 +177,38 @@ class ImageClassifier(LightningModule, ABC):
         scheduler = self.lr_scheduler(optimizer)
         config: dict[str, Any] = {"scheduler": scheduler}
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            if not self._has_validation():
+                raise ConfigurationError(
+                    "ReduceLROnPlateau monitors val/loss, but the data has no validation split: "
+                    "give it one (e.g. --data.init_args.val_fraction 0.1) or use another "
+                    "lr_scheduler."
+                )
             config["monitor"] = "val/loss"
         return {"optimizer": optimizer, "lr_scheduler": config}
 
+    def _has_validation(self) -> bool:
+        """Whether the trainer's datamodule has validation data (True when unknown)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        return datamodule is None or getattr(datamodule, "val_dataset", True) is not None
+
     def setup(self, stage: str) -> None:
-        """Fail early when the datamodule's images or classes do not match this model."""
+        """Fail early when the datamodule's images, classes or splits do not fit this run."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
         if datamodule is None:
             return
+        if stage == "fit" and not self._has_validation():
+            monitors = sorted(
+                str(callback.monitor)
+                for callback in self.trainer.checkpoint_callbacks
+                if str(getattr(callback, "monitor", None) or "").startswith("val/")
+            )
+            if monitors:
+                raise ConfigurationError(
+                    f"The checkpoint monitors {', '.join(monitors)}, but the data has no "
+                    "validation split, so no best checkpoint could ever be saved. Set "
+                    "--checkpoint.monitor null (keep the latest) or give the data a validation "
+                    "split (e.g. --data.init_args.val_fraction 0.1)."
+                )
         mismatches = [
             f"{key}: model has {getattr(self, key)}, data has {getattr(datamodule, key)}"
             for key in ARCHITECTURE_KEYS
@@ -211,7 +238,7 @@ class ImageClassifier(LightningModule, ABC):
         differences = [
             f"{key}: checkpoint {saved[key]!r}, model {current[key]!r}"
             for key in sorted(saved.keys() & current.keys())
-            if key not in RUNTIME_KEYS
+            if key not in self.runtime_hparams
             and not key.startswith("_")
             and _comparable(saved[key]) != _comparable(current[key])
         ]

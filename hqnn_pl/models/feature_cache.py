@@ -50,7 +50,9 @@ class FeatureCache(nn.Module):
 
     @staticmethod
     def _key(image: Tensor) -> bytes:
-        return hashlib.blake2b(image.numpy().tobytes(), digest_size=16).digest()
+        digest = hashlib.blake2b(image.view(torch.uint8).numpy().tobytes(), digest_size=16)
+        digest.update(f"{image.dtype}{tuple(image.shape)}".encode())
+        return digest.digest()
 
     @torch.no_grad()
     def forward(self, x: Tensor) -> Tensor:

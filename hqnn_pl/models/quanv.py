@@ -24,6 +24,8 @@ def conv_output_side(image_size: int, kernel_size: int, stride: int) -> int:
     Returns:
         ``(image_size - kernel_size) // stride + 1``.
     """
+    if stride < 1:
+        raise ConfigurationError(f"stride must be a positive integer, got {stride}.")
     if image_size < kernel_size:
         raise ConfigurationError(
             f"image_size {image_size} is smaller than kernel_size {kernel_size}: use larger "

@@ -8,7 +8,7 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.models.base import RUNTIME_KEYS, ImageClassifier
 from hqnn_pl.models.feature_cache import FeatureCache
 from hqnn_pl.models.quanv import conv_output_side
 from hqnn_pl.quantum import Quanv2d
@@ -52,6 +52,8 @@ class RandomQuanvNet(ImageClassifier):
         optimizer: Optimiser factory (Adam by default).
         lr_scheduler: Optional learning-rate scheduler factory.
     """
+
+    runtime_hparams = RUNTIME_KEYS | {"cache_size"}
 
     def __init__(
         self,

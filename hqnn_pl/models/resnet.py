@@ -9,11 +9,12 @@ from urllib.error import URLError
 
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchvision import models
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.models.base import RUNTIME_KEYS, ImageClassifier
 from hqnn_pl.quantum import ParallelQuantumLayer
 
 ResNetName = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
@@ -61,9 +62,20 @@ class ScaledTanh(nn.Module):
 
 
 class _ResNetModel(ImageClassifier):
-    """Backbone freezing and a separate backbone learning rate for the ResNet models."""
+    """Backbone freezing and a separate backbone learning rate for the ResNet models.
 
-    backbone: nn.Module
+    Pretrained weights and the fine-tuning settings only matter for training: a checkpoint
+    loads with other values (e.g. ``weights: null`` to evaluate it offline, or an unfrozen
+    backbone for a second fine-tuning stage).
+    """
+
+    runtime_hparams = RUNTIME_KEYS | {
+        "weights",
+        "freeze_backbone",
+        "trainable_layers",
+        "backbone_lr",
+    }
+    _frozen_children: tuple[str, ...] = ()
 
     def _check_inputs(self, in_channels: int, backbone_lr: float | None) -> None:
         if in_channels != 3:
@@ -82,9 +94,26 @@ class _ResNetModel(ImageClassifier):
                 f"trainable_layers {unknown} are not children of the backbone; choose from "
                 f"{sorted(names)}."
             )
+        if trainable_layers and not freeze_backbone:
+            rank_zero_warn(
+                f"trainable_layers {list(trainable_layers)} has no effect without "
+                "freeze_backbone: true (the whole backbone trains)."
+            )
         if freeze_backbone:
             for name, child in self.network.backbone.named_children():
                 child.requires_grad_(name in trainable_layers)
+            self._frozen_children = tuple(
+                name for name, _ in self.network.backbone.named_children()
+                if name not in trainable_layers
+            )  # fmt: skip
+            self.train(self.training)
+
+    def train(self, mode: bool = True) -> _ResNetModel:
+        """Switch modes; frozen backbone blocks stay in eval mode (BatchNorm statistics fixed)."""
+        super().train(mode)
+        for name in self._frozen_children:
+            self.network.backbone.get_submodule(name).eval()
+        return self
 
     def parameter_groups(self) -> Any:
         """Put the backbone in its own group with ``backbone_lr`` when that is set."""

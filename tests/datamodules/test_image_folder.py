@@ -137,3 +137,15 @@ def test_cli_fits_the_cnn(cars_dir: Path) -> None:
             "false",
         ]
     )
+
+
+def test_16_bit_images_are_scaled_not_clipped(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from hqnn_pl.datamodules.datasets import load_image_file
+
+    ramp = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "scan.png")
+    pixels = load_image_file(tmp_path / "scan.png", 32, grayscale=True)
+    assert pixels.min() == 0 and pixels.max() == 255 and len(pixels.unique()) == 256

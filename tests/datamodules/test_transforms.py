@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-from hqnn_pl.datamodules.base import seed_worker
 from hqnn_pl.datamodules.datasets import BatchCollate, TensorImageDataset, stratified_split
 from hqnn_pl.datamodules.transforms import (
     ExpandChannels,
@@ -93,14 +92,38 @@ def test_tensor_dataset_serves_whole_batches_to_the_collate() -> None:
     assert x.dtype == torch.float32 and y.tolist() == [1, 3]
 
 
-def test_seed_worker_seeds_numpy_and_random_from_torch() -> None:
+def test_loader_workers_are_seeded_per_rank() -> None:
     import random
 
     import numpy as np
 
-    torch.manual_seed(123)
-    seed_worker(0)
-    first = (random.random(), np.random.rand())
-    torch.manual_seed(123)
-    seed_worker(0)
-    assert (random.random(), np.random.rand()) == first
+    from hqnn_pl.datamodules import DigitsDataModule
+
+    dm = DigitsDataModule()
+
+    def draws(rank: int) -> tuple[float, float, float]:
+        dm.trainer = type("FakeTrainer", (), {"global_rank": rank})()
+        init = dm._loader(
+            torch.utils.data.TensorDataset(torch.zeros(1)), "train", True
+        ).worker_init_fn
+        torch.manual_seed(123)
+        init(0)
+        return random.random(), float(np.random.rand()), float(torch.rand(()))
+
+    assert draws(0) == draws(0)
+    assert draws(0) != draws(1)
+
+
+def test_shift_augmentation_moves_whole_pixels_without_blurring() -> None:
+    from hqnn_pl.datamodules.transforms import RandomAffineResize
+
+    torch.manual_seed(0)
+    images = torch.rand(16, 1, 12, 12)
+    shifted = RandomAffineResize(12, translate=3.0)(images)
+    assert not torch.equal(shifted, images)
+    for source, out in zip(images, shifted, strict=True):
+        # Every output pixel is an original pixel value (or 0, shifted in from outside): no
+        # pixel is a bilinear mix of two neighbours.
+        candidates = torch.cat([source.flatten(), torch.zeros(1)])
+        distance = (out.flatten()[:, None] - candidates[None, :]).abs().min(dim=1).values
+        assert distance.max() < 1e-5

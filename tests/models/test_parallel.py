@@ -60,3 +60,27 @@ def test_backends_agree_on_the_whole_model() -> None:
         HQNNParallel, "network.middle", torch.randn(3, 1, 16, 16),
         num_classes=10, in_channels=1, image_size=16,
     )  # fmt: skip
+
+
+def test_a_validation_monitor_without_validation_data_fails_before_training() -> None:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    trainer = Trainer(
+        max_epochs=1, logger=False, enable_progress_bar=False,
+        callbacks=[ModelCheckpoint(monitor="val/acc", mode="max")],
+    )  # fmt: skip
+    with pytest.raises(
+        ConfigurationError, match="monitors val/acc, but the data has no validation"
+    ):
+        trainer.fit(CNN(10, 1, 16), datamodule=DigitsDataModule(image_size=16, val_fraction=0.0))
+
+
+def test_reduce_on_plateau_without_validation_data_fails_before_training() -> None:
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    model = CNN(10, 1, 16, lr_scheduler=lambda optimizer: ReduceLROnPlateau(optimizer))
+    trainer = Trainer(
+        max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False
+    )
+    with pytest.raises(ConfigurationError, match="ReduceLROnPlateau monitors val/loss"):
+        trainer.fit(model, datamodule=DigitsDataModule(image_size=16, val_fraction=0.0))

@@ -43,3 +43,16 @@ def test_backends_agree() -> None:
         RandomQuanvNet, "network.0", x, num_classes=3, in_channels=1, image_size=6,
         cache_features=False,
     )  # fmt: skip
+
+
+def test_cache_keys_handle_bfloat16_and_tell_dtypes_apart() -> None:
+    cache = FeatureCache(Quanv2d(trainable=False), max_items=10)
+    images = torch.rand(2, 1, 4, 4)
+    cache(images.bfloat16())
+    cache(images)  # same values, other dtype: a different key
+    assert (cache.misses, cache.hits) == (4, 0)
+
+
+def test_stride_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match="stride must be a positive integer, got 0"):
+        RandomQuanvNet(5, 1, 8, stride=0)

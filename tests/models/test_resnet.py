@@ -63,3 +63,23 @@ def test_bad_inputs() -> None:
         ResNetClassifier(10, 3, 32, backbone="resnet18", weights=None, trainable_layers=["layer9"])
     with pytest.raises(ConfigurationError, match="Unknown weights"):
         ResNetClassifier(10, 3, 32, backbone="resnet18", weights="NOT_A_WEIGHT")
+
+
+def test_frozen_blocks_keep_their_batchnorm_statistics() -> None:
+    model = ResNetClassifier(
+        3, 3, 32, backbone="resnet18", weights=None, freeze_backbone=True,
+        trainable_layers=["layer4"],
+    ).train()  # fmt: skip
+    backbone = model.network.backbone
+    before = backbone.bn1.running_mean.clone()
+    model(torch.rand(4, 3, 32, 32))
+    assert torch.equal(backbone.bn1.running_mean, before)
+    assert not backbone.layer1.training and backbone.layer4.training
+
+
+def test_checkpoint_with_pretrained_weights_loads_with_weights_null() -> None:
+    trained = ResNetClassifier(3, 3, 32, backbone="resnet18", weights=None, backbone_lr=1e-5)
+    saved = dict(trained.hparams) | {"weights": "IMAGENET1K_V1", "freeze_backbone": True}
+    ResNetClassifier(3, 3, 32, backbone="resnet18", weights=None).check_hyperparameters(saved)
+    with pytest.raises(ConfigurationError, match="backbone: checkpoint 'resnet50'"):
+        trained.check_hyperparameters(saved | {"backbone": "resnet50"})
