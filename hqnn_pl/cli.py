@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 import torch
+from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -16,7 +17,12 @@ from torch import nn
 import hqnn_pl.datamodules
 import hqnn_pl.models  # noqa: F401  (registers the models for short class names)
 from hqnn_pl import __version__
-from hqnn_pl.callbacks import ExceptionCheckpoint, RNGStateCheckpoint, RunConfigSaver
+from hqnn_pl.callbacks import (
+    ExceptionCheckpoint,
+    PredictionWriter,
+    RNGStateCheckpoint,
+    RunConfigSaver,
+)
 from hqnn_pl.callbacks.utils import run_dir
 from hqnn_pl.datamodules import ImageDataModule
 from hqnn_pl.errors import ConfigurationError
@@ -133,6 +139,19 @@ class HQNNCLI(LightningCLI):
                 "CPU). Use --trainer.sync_batchnorm false for DDP on CPU, or a GPU accelerator."
             )
 
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        """Leave the checkpoint callbacks out when ``--trainer.enable_checkpointing false``."""
+        if config.get("enable_checkpointing") is False:
+
+            def keep(callback: Any) -> bool:
+                return not isinstance(callback, ModelCheckpoint | ExceptionCheckpoint)
+
+            callbacks = [c for c in callbacks if keep(c)]
+            config["callbacks"] = [c for c in config.get("callbacks") or [] if keep(c)]
+            defaults = self.trainer_defaults.get("callbacks") or []
+            self.trainer_defaults["callbacks"] = [c for c in defaults if keep(c)]
+        return super()._instantiate_trainer(config, callbacks)
+
     def after_fit(self) -> None:
         """Test the best checkpoint once fitting has finished."""
         if not self.config[self.subcommand].get("test_after_fit") or self.trainer.interrupted:
@@ -182,7 +201,7 @@ def _trainer_defaults() -> dict[str, Any]:
     )
     return {
         **TRAINER_DEFAULTS,
-        "callbacks": [last, ExceptionCheckpoint(), RNGStateCheckpoint()],
+        "callbacks": [last, ExceptionCheckpoint(), RNGStateCheckpoint(), PredictionWriter()],
     }
 
 

@@ -68,6 +68,25 @@ def test_fit_writes_checkpoints_and_resolved_config(mnist_dir: Path, tmp_path: P
             "--trainer.logger",
             "false",
         )
+    # predict writes one row per test image (20 in the fake MNIST) without a logger, in the cwd
+    rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))
+    assert len(rows) == 20 and [row["index"] for row in rows[:3]] == ["0", "1", "2"]
+    probabilities = [float(rows[0][f"p_{digit}"]) for digit in range(10)]
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+    assert int(rows[0]["predicted"]) == max(range(10), key=probabilities.__getitem__)
+
+
+def test_checkpointing_can_be_switched_off(tmp_path: Path) -> None:
+    run_cli(
+        "fit",
+        "--config", str(CONFIGS / "quickstart.yaml"),
+        "--trainer.enable_checkpointing", "false",
+        "--trainer.max_epochs", "1",
+        "--trainer.limit_train_batches", "2",
+        "--trainer.enable_progress_bar", "false",
+    )  # fmt: skip
+    assert not list(tmp_path.rglob("*.ckpt"))
+    assert (tmp_path / "runs/quickstart/version_0/metrics.csv").is_file()
 
 
 def test_help_and_version_as_subprocesses() -> None:

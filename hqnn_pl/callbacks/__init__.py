@@ -3,6 +3,8 @@
 * :class:`ParameterCount`: exact parameter counts (quantum / classical, per block).
 * :class:`CircuitDrawer`: text and PNG drawings (and OpenQASM) of every circuit.
 * :class:`WandbExtras`: test confusion matrix and ``wandb.watch`` for W&B runs.
+* :class:`PredictionWriter`: ``hqnn-pl predict``'s classes and probabilities as CSV; the CLI
+  adds it to every run.
 * :class:`RunConfigSaver`: the CLI's config callback (``config.yaml`` in the run folder, full
   config in W&B).
 * :class:`ExceptionCheckpoint` and :class:`RNGStateCheckpoint`: runs that survive interruption
@@ -12,6 +14,7 @@
 from hqnn_pl.callbacks.circuit_drawer import CircuitDrawer
 from hqnn_pl.callbacks.exception_checkpoint import ExceptionCheckpoint
 from hqnn_pl.callbacks.parameter_count import ParameterCount
+from hqnn_pl.callbacks.prediction_writer import PredictionWriter
 from hqnn_pl.callbacks.rng_state import RNGStateCheckpoint
 from hqnn_pl.callbacks.save_config import RunConfigSaver
 from hqnn_pl.callbacks.wandb_extras import WandbExtras
@@ -20,6 +23,7 @@ __all__ = [
     "CircuitDrawer",
     "ExceptionCheckpoint",
     "ParameterCount",
+    "PredictionWriter",
     "RNGStateCheckpoint",
     "RunConfigSaver",
     "WandbExtras",
