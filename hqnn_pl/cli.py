@@ -118,7 +118,11 @@ class HQNNCLI(LightningCLI):
             )
         self._check_sync_batchnorm()
         if self._checkpoint_path is not None:
-            checkpoint = torch.load(self._checkpoint_path, map_location="cpu", weights_only=False)
+            # Memory-mapped: the check needs hyperparameters and shapes, not the weights, which
+            # Lightning reads itself when it restores the checkpoint.
+            checkpoint = torch.load(
+                self._checkpoint_path, map_location="cpu", weights_only=False, mmap=True
+            )
             check_checkpoint_fits(self.model, checkpoint, self._checkpoint_path)
             if self.subcommand == "fit":
                 keep_csv_metrics(self.trainer.loggers, int(checkpoint.get("global_step", 0)))
