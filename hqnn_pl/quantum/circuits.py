@@ -29,7 +29,9 @@ __all__ = [
     "parallel_circuit",
     "qpcnn_circuit",
     "quanv_random_circuit",
+    "quanv_trainable_block",
     "quanv_trainable_circuit",
+    "quanv_trainable_unitary",
     "random_layers_unitary",
 ]
 
@@ -82,11 +84,28 @@ def _ry_pi_embedding(inputs: Any, n_qubits: int) -> None:
         qml.RY(math.pi * inputs[..., j], wires=j)
 
 
-def quanv_trainable_circuit(inputs: Any, weights: Any) -> list[Any]:
-    """The trainable 4-qubit quanvolution block of HQNN-Quanv.
+def quanv_trainable_block(weights: Any) -> None:
+    """The trainable gates of the HQNN-Quanv block, on wires 0-3.
 
-    ``RY(π x_j)`` on wire ``j``, then ``RX(w0)`` on 0, ``RX(w1)`` on 1, ``CNOT(2, 3)``,
-    ``CNOT(0, 2)``, ``CNOT(0, 3)``, ``RY(w2)`` on 0, ``RY(w3)`` on 3, and ``<Z>`` on every wire.
+    ``RX(w0)`` on 0, ``RX(w1)`` on 1, ``CNOT(2, 3)``, ``CNOT(0, 2)``, ``CNOT(0, 3)``, ``RY(w2)`` on
+    0, ``RY(w3)`` on 3.
+
+    Args:
+        weights: The 4 trainable angles, shape ``(4,)`` or ``(batch, 4)`` (broadcast).
+    """
+    qml.RX(weights[..., 0], wires=0)
+    qml.RX(weights[..., 1], wires=1)
+    qml.CNOT(wires=[2, 3])
+    qml.CNOT(wires=[0, 2])
+    qml.CNOT(wires=[0, 3])
+    qml.RY(weights[..., 2], wires=0)
+    qml.RY(weights[..., 3], wires=3)
+
+
+def quanv_trainable_circuit(inputs: Any, weights: Any) -> list[Any]:
+    """The trainable 4-qubit quanvolution circuit of HQNN-Quanv.
+
+    ``RY(π x_j)`` on wire ``j``, then :func:`quanv_trainable_block` and ``<Z>`` on every wire.
 
     Args:
         inputs: Pixel values of a 2x2 patch in row-major order, shape ``(4,)`` or ``(batch, 4)``.
@@ -96,14 +115,22 @@ def quanv_trainable_circuit(inputs: Any, weights: Any) -> list[Any]:
         ``[<Z_0>, ..., <Z_3>]`` measurement processes.
     """
     _ry_pi_embedding(inputs, 4)
-    qml.RX(weights[0], wires=0)
-    qml.RX(weights[1], wires=1)
-    qml.CNOT(wires=[2, 3])
-    qml.CNOT(wires=[0, 2])
-    qml.CNOT(wires=[0, 3])
-    qml.RY(weights[2], wires=0)
-    qml.RY(weights[3], wires=3)
+    quanv_trainable_block(weights)
     return [qml.expval(qml.PauliZ(w)) for w in range(4)]
+
+
+def quanv_trainable_unitary(weights: np.ndarray) -> np.ndarray:
+    """Matrix of :func:`quanv_trainable_block`.
+
+    Args:
+        weights: Angles of shape ``(4,)`` or ``(batch, 4)``.
+
+    Returns:
+        Complex array of shape ``(16, 16)`` or ``(batch, 16, 16)`` (wire 0 most significant).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    matrix = qml.matrix(quanv_trainable_block, wire_order=range(4))(weights)
+    return np.asarray(matrix, dtype=np.complex128)
 
 
 def quanv_random_circuit(inputs: Any, weights: Any, seed: int = 0) -> list[Any]:

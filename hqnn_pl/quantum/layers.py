@@ -411,6 +411,35 @@ def _check_image(name: str, x: Tensor, kernel_size: int | None = None) -> None:
         )
 
 
+_PAULI_QUBITS = 4
+"""Largest patch (in qubits) simulated in the Heisenberg picture: ``3^n`` Pauli strings."""
+_NEGLIGIBLE = 1e-12
+"""Pauli coefficients below this are structural zeros (rounding of exact zeros) and dropped."""
+
+
+@functools.lru_cache(maxsize=1)
+def _trainable_quanv_tables() -> dict[str, np.ndarray]:
+    """Tables of the trainable HQNN-Quanv block in the Heisenberg picture (computed once).
+
+    Each of the 4 weights enters one Pauli rotation, so the Pauli coefficients of
+    ``U(w)^† Z_j U(w)`` are ``Σ_t m_t(w) C_t`` over products ``m_t`` of ``(1, cos w_i, sin w_i)``
+    (:func:`engine.fit_trig_polynomial`, from the PennyLane definition of the block). Keeps the
+    Pauli strings and monomials with non-zero coefficients: ``coefficients`` has shape
+    ``(n_monomials, 4 * n_strings)``.
+    """
+    coefficients = engine.fit_trig_polynomial(
+        lambda w: engine.z_transfer(circuits.quanv_trainable_unitary(w)), 4
+    ).reshape(3**4, 4, 3**4)  # (monomial, wire j, Pauli string)
+    coefficients[np.abs(coefficients) < _NEGLIGIBLE] = 0.0
+    strings = np.flatnonzero(np.abs(coefficients).max(axis=(0, 1)))
+    monomials = np.flatnonzero(np.abs(coefficients).max(axis=(1, 2)))
+    return {
+        "string_rows": engine.trig_factor_rows(strings, 4),
+        "monomial_rows": engine.trig_factor_rows(monomials, 4),
+        "coefficients": coefficients[monomials][:, :, strings].reshape(len(monomials), -1),
+    }
+
+
 class Quanv2d(_QuantumLayer):
     """Quanvolution: a small quantum circuit applied to every ``k x k`` patch of every channel.
 
@@ -419,16 +448,19 @@ class Quanv2d(_QuantumLayer):
     block follows, and ``<Z>`` of every qubit is read out, giving ``k * k`` output channels per
     input channel: output channel ``c * k * k + j`` is qubit ``j`` of input channel ``c``. Input
     ``(B, C, H, W)`` gives ``(B, C * k * k, H', W')`` with ``H' = (H - k) // stride + 1`` (same
-    for ``W'``). All patches of all channels and images are simulated as one batch.
+    for ``W'``). All patches of all channels and images are simulated as one batch. The torch
+    backend runs patches of up to 4 qubits in the Heisenberg picture (see
+    :func:`engine.patch_pauli_expvals`), larger ones as state vectors.
 
     * ``trainable=True`` (HQNN-Quanv, ``kernel_size=2`` only): ``RX(w0)`` on qubit 0, ``RX(w1)``
       on 1, ``CNOT(2, 3)``, ``CNOT(0, 2)``, ``CNOT(0, 3)``, ``RY(w2)`` on 0, ``RY(w3)`` on 3, with
-      the parameter ``weights`` of shape ``(4,)`` initialised uniformly in ``[0, 2π)``.
+      the parameter ``weights`` of shape ``(4,)`` initialised uniformly in ``[0, 2π)``. Their
+      gradient is exact (parameter-shift rule) but first order: no second derivatives.
     * ``trainable=False`` (Henderson et al. 2019, PennyLane's quanvolution demo): the fixed
       random circuit ``qml.RandomLayers(random_weights, seed=seed)``, whose angles
       ``random_weights`` of shape ``(n_random_layers, k * k)`` are drawn uniformly in
       ``[0, 2π)`` by ``numpy.random.default_rng(seed)`` and kept as a buffer (saved in the
-      state_dict); the circuit's unitary is computed from it once with ``qml.matrix`` and
+      state_dict); the circuit's unitary is computed from it once with ``qml.matrix``, and
       recomputed only when the buffer changes. The layer then has no trainable parameters, so
       its output for a dataset can be computed once and cached (it only depends on the images).
 
@@ -486,31 +518,18 @@ class Quanv2d(_QuantumLayer):
         self.trainable = trainable
         self.n_random_layers = n_random_layers
         self.seed = seed
-        signs = engine.z_sign_table(n_qubits)
+        self._tables = engine.ConstantCache({})
         if trainable:
             self.weights = nn.Parameter(torch.empty(4))
             self.reset_parameters()
-            perms = np.stack(
-                [
-                    engine.permutation_from_cnots(4, [(2, 3), (0, 2), (0, 3)]),
-                    np.arange(16),
-                ]
-            )
-            tables: dict[str, np.ndarray | None] = {
-                "perms": perms,
-                "signs2_t": np.concatenate([signs, signs]).T,
-            }
+            self._tables.update(**_trainable_quanv_tables())
         else:
             rng = np.random.default_rng(seed)
             angles = rng.uniform(0.0, _TWO_PI, size=(n_random_layers, n_qubits))
             self.register_buffer("random_weights", torch.tensor(angles, dtype=torch.float32))
-            tables = {"signs2_t": np.concatenate([signs, signs]).T, "stacked": None}
-        if kernel_size == 2:
-            tables["pauli"] = engine.pauli_transfer_table(4)  # (256, 81), see _forward_pauli
-        self._tables = engine.ConstantCache(tables)
         self._random_key: tuple[int, int, int] | None = None
         if not trainable:
-            self._refresh_random_unitary()
+            self._refresh_random_tables()
         if backend == "pennylane":
             self._build_pennylane_qnode()
 
@@ -519,17 +538,31 @@ class Quanv2d(_QuantumLayer):
         if self.trainable:
             nn.init.uniform_(self.weights, 0.0, _TWO_PI)
 
-    def _refresh_random_unitary(self) -> None:
-        """Recompute the random circuit's unitary from the ``random_weights`` buffer.
+    def _refresh_random_tables(self) -> None:
+        """Recompute the random circuit's tables from the ``random_weights`` buffer.
 
         Called automatically by the forward pass whenever the buffer was replaced or modified in
-        place (``load_state_dict``, ``.to()``, in-place ops): the unitary is cached with the
-        buffer's identity and version counter.
+        place (``load_state_dict``, ``.to()``, in-place ops): the tables are cached with the
+        buffer's identity and version counter. Up to 4 qubits the circuit is kept in the
+        Heisenberg picture (the Pauli coefficients of ``U^† Z_j U``, see :meth:`forward`), beyond
+        as ``[Re U; Im U]``.
         """
         buffer = self.random_weights
         angles = buffer.detach().to("cpu", torch.float64).numpy()
         unitary = circuits.random_layers_unitary(angles, self.seed)
-        self._tables.update(stacked=np.concatenate([unitary.real, unitary.imag]))
+        if self.n_qubits <= _PAULI_QUBITS:
+            transfer = engine.z_transfer(unitary)  # (n, 3^n)
+            strings = np.flatnonzero(np.abs(transfer).max(axis=0) > _NEGLIGIBLE)
+            self._tables.update(
+                string_rows=engine.trig_factor_rows(strings, self.n_qubits),
+                transfer=transfer[:, strings],
+            )
+        else:
+            signs = engine.z_sign_table(self.n_qubits)
+            self._tables.update(
+                stacked=np.concatenate([unitary.real, unitary.imag]),
+                signs2_t=np.concatenate([signs, signs]).T,
+            )
         self._random_key = (id(buffer), buffer.data_ptr(), buffer._version)
 
     def output_shape(self, channels: int, height: int, width: int) -> tuple[int, int, int]:
@@ -564,78 +597,38 @@ class Quanv2d(_QuantumLayer):
         inputs = torch.arange(1, self.n_qubits + 1, dtype=torch.float64) / (self.n_qubits + 1)
         return inputs, self._circuit_weights().detach().to("cpu", torch.float64)
 
-    def _stacked_unitary(
-        self, device: torch.device, real: torch.dtype, cplx: torch.dtype
-    ) -> Tensor:
-        """``[Re U; Im U]`` of the circuit's block, shape ``(2N, N)``."""
-        if not self.trainable:
-            buffer = self.random_weights
-            if self._random_key != (id(buffer), buffer.data_ptr(), buffer._version):
-                self._refresh_random_unitary()
-            return self._tables.get(device, real)["stacked"]
-        # Each of the 4 weights enters one RX/RY gate: exact parameter-shift gradient.
-        return engine.parameter_shift_value(
-            self.weights.to(device, real),
-            lambda w: engine.stacked_real(self._trainable_unitary(w, cplx)),
-        )
-
-    def _trainable_unitary(self, weights: Tensor, cplx: torch.dtype) -> Tensor:
-        """Unitary of the trainable block for weights of shape ``(..., 4)``."""
-        device = weights.device
-        tables = self._tables.get(device, weights.dtype)
-        rx = engine.rx_matrices(weights[..., :2], cplx)  # (..., 2, 2, 2)
-        ry = engine.ry_matrices(weights[..., 2:], cplx)
-        eye = torch.eye(2, dtype=cplx, device=device).expand_as(rx[..., 0, :, :])
-        layer0 = torch.stack([rx[..., 0, :, :], rx[..., 1, :, :], eye, eye], dim=-3)
-        layer1 = torch.stack([ry[..., 0, :, :], eye, eye, ry[..., 1, :, :]], dim=-3)
-        mats = torch.stack([layer0, layer1], dim=-4)  # (..., 2 layers, 4 qubits, 2, 2)
-        return engine.build_unitary(mats, tables["perms"])
-
-    def _forward_amplitudes(
-        self, images: Tensor, stacked: Tensor, tables: dict[str, Tensor | None]
-    ) -> Tensor:
-        """State-vector path: images ``(B, C, H, W)`` -> ``<Z_j>`` of shape ``(k*k, P)``.
-
-        ``P`` runs over (image, channel, row, column) of the patches, batch last (see
-        :func:`engine.product_state`).
-        """
+    def _patches(self, images: Tensor) -> Tensor:
+        """Strided view of the patches: ``(B, C, H, W)`` -> ``(B * C, H', W', k, k)``."""
         k, stride = self.kernel_size, self.stride
-        # RY(π x)|0> = cos(π x / 2)|0> + sin(π x / 2)|1>: evaluated once per pixel; the
-        # patches are strided views (no im2col); pixel (i, j) of a patch is qubit i * k + j.
-        half = images * (math.pi / 2)
-        factors = torch.stack([torch.cos(half), torch.sin(half)])  # (2, B, C, H, W)
-        factors = factors.unfold(3, k, stride).unfold(4, k, stride)  # (2, B, C, H', W', k, k)
-        factors = factors.permute(5, 6, 0, 1, 2, 3, 4).reshape(self.n_qubits, 2, -1)
-        states = engine.product_state(factors)  # (N, P)
-        squared = engine.squared_amplitudes(stacked, states)  # (2N, P)
-        return engine.expvals_z(squared, tables["signs2_t"])
+        patches = images.unfold(2, k, stride).unfold(3, k, stride)  # (B, C, H', W', k, k)
+        return patches.flatten(0, 1)
 
-    def _forward_pauli(
-        self, images: Tensor, stacked: Tensor, tables: dict[str, Tensor | None]
-    ) -> Tensor:
-        """Pauli-transfer path for 2x2 patches: images -> ``<Z_j>`` of shape ``(4, P)``.
+    def _forward_heisenberg(self, patches: Tensor, tables: dict[str, Tensor | None]) -> Tensor:
+        """Heisenberg-picture path (up to 4 qubits): ``(N, H', W', k, k)`` -> ``(N, k*k, H', W')``.
 
-        The encoded state of a patch is ``2^{-4} Σ_s Φ_s P_s`` over Pauli strings in
-        ``{I, Z, X}^4`` with ``Φ_s = Π_k v_k[s_k]``, ``v = (1, cos πx, sin πx)`` (see
-        :func:`engine.pauli_transfer_table`), so ``<Z_j> = Σ_s Φ_s T_{js}`` with a ``4 x 81``
-        transfer table ``T`` computed from the unitary once per forward pass. Splitting ``s``
-        into the top-row and bottom-row qubits makes this ``Σ_{ab} top_a T_{jab} bottom_b``
-        with 9-dimensional ``top``/``bottom`` features: fewer passes over the batch than
-        simulating 16 amplitudes, forward and backward.
+        See :func:`engine.patch_pauli_expvals`. Only the Pauli strings with a non-zero
+        coefficient are evaluated: 6 of 81 for the trainable block, a handful for a random
+        circuit of a few layers. For the trainable block, the coefficients are a trigonometric
+        polynomial of the 4 weights, tabulated exactly once (:func:`_trainable_quanv_tables`)
+        and evaluated each forward pass (:func:`engine.trig_polynomial`).
         """
-        stride = self.stride
-        angles = images * math.pi
-        v = torch.stack([torch.ones_like(angles), torch.cos(angles), torch.sin(angles)])
-        v = v.unfold(3, 2, stride).unfold(4, 2, stride)  # (3, B, C, H', W', 2, 2)
-        v = v.permute(5, 6, 0, 1, 2, 3, 4).reshape(2, 2, 3, -1)  # (row, column, 3, P)
-        top = (v[0, 0].unsqueeze(1) * v[0, 1].unsqueeze(0)).reshape(9, -1)  # qubits 0, 1
-        bottom = (v[1, 0].unsqueeze(1) * v[1, 1].unsqueeze(0)).reshape(9, -1)  # qubits 2, 3
-        # Re(U^† Z_j U) = [Re U; Im U]^T diag(s_j) [Re U; Im U] for every wire j: (4, 16, 16).
-        signs2_t = tables["signs2_t"]
-        observables = (stacked.transpose(0, 1) * signs2_t[:, None, :]) @ stacked
-        transfer = observables.reshape(4, -1) @ tables["pauli"]  # (4, 81)
-        partial = (transfer.reshape(36, 9) @ bottom).reshape(4, 9, -1)  # (4, 9 top, P)
-        return (partial * top).sum(dim=1)
+        if self.trainable:
+            transfer = engine.trig_polynomial(
+                self.weights.to(patches), tables["monomial_rows"], tables["coefficients"]
+            ).view(self.n_qubits, -1)
+        else:
+            transfer = tables["transfer"]
+        return engine.patch_pauli_expvals(patches, tables["string_rows"], transfer)
+
+    def _forward_amplitudes(self, patches: Tensor, tables: dict[str, Tensor | None]) -> Tensor:
+        """State-vector path (random circuits on more than 4 qubits), shapes as above."""
+        groups, out_h, out_w = patches.shape[:3]
+        pixels = patches.permute(3, 4, 0, 1, 2).reshape(self.n_qubits, -1)  # qubit a * k + b
+        half = pixels * (math.pi / 2)  # RY(π x)|0> = cos(π x / 2)|0> + sin(π x / 2)|1>
+        states = engine.product_state(torch.stack([torch.cos(half), torch.sin(half)], dim=1))
+        squared = engine.squared_amplitudes(tables["stacked"], states)  # (2N, P)
+        expvals = engine.expvals_z(squared, tables["signs2_t"])  # (n, P)
+        return expvals.view(-1, groups, out_h, out_w).transpose(0, 1)
 
     @_exact_precision
     def forward(self, x: Tensor) -> Tensor:
@@ -649,7 +642,7 @@ class Quanv2d(_QuantumLayer):
             is not floating point).
         """
         _check_image("Quanv2d", x, self.kernel_size)
-        real, cplx = engine.compute_dtypes(x.dtype)
+        real, _ = engine.compute_dtypes(x.dtype)
         batch, channels, height, width = x.shape
         k, kk, stride = self.kernel_size, self.n_qubits, self.stride
         _, out_h, out_w = self.output_shape(channels, height, width)
@@ -660,13 +653,16 @@ class Quanv2d(_QuantumLayer):
             expvals = self._run_pennylane(patches.reshape(-1, kk), weights, kk).to(real)
             expvals = expvals.reshape(batch, channels, out_h, out_w, kk).permute(0, 1, 4, 2, 3)
         else:
+            if not self.trainable:
+                buffer = self.random_weights
+                if self._random_key != (id(buffer), buffer.data_ptr(), buffer._version):
+                    self._refresh_random_tables()
             tables = self._tables.get(x.device, real)
-            stacked = self._stacked_unitary(x.device, real, cplx)  # (2N, N)
-            if k == 2:
-                expvals = self._forward_pauli(images, stacked, tables)  # (kk, P)
+            patches = self._patches(images)
+            if self.n_qubits <= _PAULI_QUBITS:
+                expvals = self._forward_heisenberg(patches, tables)  # (B * C, kk, H', W')
             else:
-                expvals = self._forward_amplitudes(images, stacked, tables)  # (kk, P)
-            expvals = expvals.reshape(kk, batch, channels, out_h, out_w).permute(1, 2, 0, 3, 4)
+                expvals = self._forward_amplitudes(patches, tables)
         out = expvals.reshape(batch, channels * kk, out_h, out_w)
         return out.to(_output_dtype(x.dtype, real))
 

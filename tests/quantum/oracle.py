@@ -61,6 +61,8 @@ def value_and_grads(
     if cotangent is None:
         generator = torch.Generator().manual_seed(1234)
         cotangent = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+    if not inputs:
+        return out.detach(), [], cotangent
     loss = (out * cotangent.to(out)).sum()
     grads = torch.autograd.grad(loss, list(inputs), allow_unused=True, materialize_grads=True)
     return out.detach(), [g.detach() for g in grads], cotangent

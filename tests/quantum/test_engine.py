@@ -47,9 +47,7 @@ def test_pauli_transfer_table_gives_expectations_of_ry_product_states() -> None:
     angles = rng.uniform(-3, 3, size=n)
     observable = rng.normal(size=(4, 4))
     observable = observable + observable.T
-    state = np.ones(1)
-    for x in angles:
-        state = np.kron(state, [np.cos(x / 2), np.sin(x / 2)])
+    state = _ry_state(angles)
     expected = state @ observable @ state
     features = np.ones(1)
     for x in angles:
@@ -59,22 +57,62 @@ def test_pauli_transfer_table_gives_expectations_of_ry_product_states() -> None:
     np.testing.assert_allclose(features @ (observable.reshape(-1) @ table), expected, atol=1e-12)
 
 
-def test_parameter_shift_value_matches_autograd() -> None:
-    weights = torch.tensor([0.3, -1.2], dtype=torch.float64, requires_grad=True)
+def _ry_state(angles: np.ndarray) -> np.ndarray:
+    state = np.ones(1)
+    for x in angles:
+        state = np.kron(state, [np.cos(x / 2), np.sin(x / 2)])
+    return state
 
-    def build(w: torch.Tensor) -> torch.Tensor:
-        mats = torch.stack(
-            [
-                engine.rx_matrices(w[:, 0], torch.complex128),
-                engine.ry_matrices(w[:, 1], torch.complex128),
-            ],
-            dim=-3,
+
+def test_z_transfer_gives_expvals_of_the_evolved_state() -> None:
+    rng = np.random.default_rng(1)
+    n = 3
+    weights = rng.uniform(0, 2 * np.pi, size=(2, n))
+    unitary = qml.matrix(qml.RandomLayers(weights, wires=range(n), seed=4), wire_order=range(n))
+    angles = rng.uniform(-4, 4, size=n)
+    state = unitary @ _ry_state(angles)
+    expected = engine.z_sign_table(n).T @ np.abs(state) ** 2
+    transfer = engine.z_transfer(unitary)
+    assert transfer.shape == (n, 27)
+    np.testing.assert_allclose(transfer @ engine.trig_monomials(angles), expected, atol=1e-12)
+
+
+def test_fit_trig_polynomial_reproduces_a_circuit_and_rejects_other_functions() -> None:
+    def expvals(w: np.ndarray) -> np.ndarray:  # each angle in one Pauli rotation
+        return engine.z_transfer(
+            np.stack([qml.matrix(_two_qubit_block, wire_order=[0, 1])(*row) for row in w])
         )
-        return engine.stacked_real(engine.kron_layer(mats))
 
-    value = engine.parameter_shift_value(weights, build)
-    torch.testing.assert_close(value, build(weights[None])[0])
-    cotangent = torch.randn(value.shape, dtype=torch.float64)
-    (grad,) = torch.autograd.grad((value * cotangent).sum(), weights)
-    (expected,) = torch.autograd.grad((build(weights[None])[0] * cotangent).sum(), weights)
-    torch.testing.assert_close(grad, expected, atol=1e-12, rtol=0)
+    coefficients = engine.fit_trig_polynomial(expvals, 3)
+    assert coefficients.shape == (27, 2 * 9)
+    w = np.random.default_rng(2).uniform(-7, 7, size=(5, 3))
+    np.testing.assert_allclose(
+        engine.trig_monomials(w) @ coefficients, expvals(w).reshape(5, -1), atol=1e-12
+    )
+    with pytest.raises(ValueError, match="not affine"):  # the angle enters two gates
+        engine.fit_trig_polynomial(lambda w: np.cos(2 * w), 1)
+
+
+def _two_qubit_block(a: float, b: float, c: float) -> None:
+    qml.RX(a, wires=0)
+    qml.CNOT(wires=[0, 1])
+    qml.RY(b, wires=1)
+    qml.RZ(c, wires=0)
+    qml.CNOT(wires=[1, 0])
+
+
+def test_trig_products_evaluate_the_selected_monomials() -> None:
+    k = 3
+    # constant, cos θ2, cos θ1 sin θ2, all cosines, all sines, cos θ0 (first angle most significant)
+    indices = np.array([0, 1, 5, 13, 26, 9])
+    rows = engine.trig_factor_rows(indices, k)
+    assert rows.shape == (6, 3) and rows[0].tolist() == [0, 0, 0]
+    angles = torch.rand(k, 7, dtype=torch.float64) * 8 - 4
+    products = engine.trig_products(angles, torch.from_numpy(rows))
+    expected = engine.trig_monomials(angles.T.numpy())[:, indices].T
+    np.testing.assert_allclose(products.numpy(), expected, atol=1e-14)
+    weights = torch.rand(k, dtype=torch.float64, requires_grad=True)  # no batch dimension
+    rows_t = torch.from_numpy(rows)
+    assert engine.trig_products(weights, rows_t).shape == (6,)
+    assert torch.autograd.gradcheck(lambda w: engine.trig_products(w, rows_t), (weights,))
+    assert torch.autograd.gradgradcheck(lambda w: engine.trig_products(w, rows_t), (weights,))

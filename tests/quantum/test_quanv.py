@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from hqnn_pl.quantum import Quanv2d
+from hqnn_pl.quantum.layers import _trainable_quanv_tables
 from tests.quantum.oracle import assert_close, quanv_oracle, value_and_grads
 
 
@@ -42,6 +43,7 @@ CASES = [
 
 @pytest.mark.parametrize(("trainable", "k", "stride", "layers", "seed", "shape"), CASES)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("input_grad", [True, False], ids=["input-grad", "no-input-grad"])
 def test_torch_backend_matches_qnode(
     trainable: bool,
     k: int,
@@ -50,21 +52,22 @@ def test_torch_backend_matches_qnode(
     seed: int,
     shape: tuple[int, ...],
     dtype: torch.dtype,
+    input_grad: bool,
 ) -> None:
+    # Images that need no gradient (a network's first layer) take the engine's in-place path.
     torch.manual_seed(seed + k)
     layer = Quanv2d(k, stride, trainable, n_random_layers=layers, seed=seed).to(dtype)
     # pixels mostly in [0, 1], but the circuit is exact for any real input
     x = _images(shape, seed=seed + stride, low=-0.5, high=1.5)
     weights = layer.weights if trainable else layer.random_weights
-    inputs = [x.to(dtype).requires_grad_(True)] + ([weights] if trainable else [])
-    out, grads, cot = value_and_grads(lambda a, *w: layer(a), inputs)
-    x64 = x.clone().requires_grad_(True)
+    x_in = x.to(dtype).requires_grad_(input_grad)
+    x64 = x.clone().requires_grad_(input_grad)
     w64 = weights.detach().double().requires_grad_(trainable)
-    ref, ref_grads, _ = value_and_grads(
-        lambda a, *w: _oracle(layer, a, w64 if not w else w[0]),
-        [x64] + ([w64] if trainable else []),
-        cot,
-    )
+    used = (input_grad, trainable)
+    inputs = [t for t, u in zip((x_in, weights), used, strict=True) if u]
+    ref_inputs = [t for t, u in zip((x64, w64), used, strict=True) if u]
+    out, grads, cot = value_and_grads(lambda *_: layer(x_in), inputs)
+    ref, ref_grads, _ = value_and_grads(lambda *_: _oracle(layer, x64, w64), ref_inputs, cot)
     atol = 1e-10 if dtype == torch.float64 else 1e-5
     assert out.shape == (shape[0], *layer.output_shape(*shape[1:]))
     assert out.dtype == dtype
@@ -79,6 +82,11 @@ def test_trainable_block_parameters() -> None:
     assert layer.weights.shape == (4,)
     assert layer.weights.min() >= 0 and layer.weights.max() < 2 * math.pi
     assert layer.n_qubits == 4 and layer.output_shape(1, 28, 28) == (4, 14, 14)
+    # In the Heisenberg picture the block's <Z_j> involve 6 of the 81 Pauli strings, with
+    # coefficients built from 6 of the 81 weight monomials (see _trainable_quanv_tables).
+    tables = _trainable_quanv_tables()
+    assert tables["string_rows"].shape[0] == 6
+    assert tables["coefficients"].shape == (6, 4 * 6)
 
 
 def test_random_circuit_is_a_seeded_buffer_without_trainable_parameters() -> None:
@@ -138,6 +146,8 @@ def test_gradcheck_float64() -> None:
         return torch.func.functional_call(layer, {"weights": w}, (inputs,))
 
     assert torch.autograd.gradcheck(fn, (x, weights), eps=1e-6, atol=1e-7)
+    # images without gradient: the in-place path, whose weight gradient is one matrix product
+    assert torch.autograd.gradcheck(lambda w: fn(x.detach(), w), (weights,), eps=1e-6, atol=1e-7)
     random_layer = Quanv2d(stride=1, trainable=False, n_random_layers=2).double()
     assert torch.autograd.gradcheck(random_layer, (_images((1, 2, 3, 3), seed=7).requires_grad_(),))
 
