@@ -16,7 +16,7 @@ repeats after warm-up) and the ratios for:
 
 Usage::
 
-    python benchmarks/quantum_engine.py [--device cpu|cuda] [--repeats 20] [--quick]
+    python benchmarks/quantum_engine.py [--device cpu|cuda] [--repeats 40] [--quick] [--threads N]
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def bench_per_patch_pennylane(device: torch.device) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--repeats", type=int, default=20, help="timed repeats per measurement")
+    parser.add_argument("--repeats", type=int, default=40, help="timed repeats per measurement")
     parser.add_argument(
         "--quick", action="store_true", help="few repeats and a small pennylane subsample"
     )
