@@ -629,16 +629,17 @@ class _PatchPauliExpvalsFunction(torch.autograd.Function):
         factors[0] = 1.0
         torch.cos(angles, out=factors[1 : 1 + n_pixels])
         torch.sin(angles, out=factors[1 + n_pixels :])
-        features = factors.index_select(0, rows.flatten()).view(*rows.shape, -1).prod(dim=1)
+        picked = factors.index_select(0, rows.flatten())
+        features = picked.view(*rows.shape, angles.shape[1]).prod(dim=1)
         ctx.save_for_backward(features)  # (S, P)
-        out = (transfer @ features).view(-1, groups, out_h, out_w)
+        out = (transfer @ features).view(len(transfer), groups, out_h, out_w)
         return out.transpose(0, 1).contiguous()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor]:
         (features,) = ctx.saved_tensors
-        grad = grad.transpose(0, 1).reshape(grad.shape[1], -1)  # (n_out, P)
+        grad = grad.transpose(0, 1).reshape(grad.shape[1], features.shape[1])  # (n_out, P)
         return None, None, (features @ grad.T).T  # the faster of the two layouts on CPU
 
 
@@ -667,9 +668,9 @@ def patch_pauli_expvals(patches: Tensor, rows: Tensor, transfer: Tensor) -> Tens
     if not (torch.is_grad_enabled() and patches.requires_grad):
         return _PatchPauliExpvalsFunction.apply(patches, rows, transfer)
     groups, out_h, out_w, k, _ = patches.shape
-    angles = patches.permute(3, 4, 0, 1, 2).reshape(k * k, -1) * math.pi
+    angles = patches.permute(3, 4, 0, 1, 2).reshape(k * k, groups * out_h * out_w) * math.pi
     features = trig_products(angles, rows)  # (S, P)
-    return (transfer @ features).view(-1, groups, out_h, out_w).transpose(0, 1)
+    return (transfer @ features).view(len(transfer), groups, out_h, out_w).transpose(0, 1)
 
 
 def product_state(factors: Tensor) -> Tensor:

@@ -623,12 +623,12 @@ class Quanv2d(_QuantumLayer):
     def _forward_amplitudes(self, patches: Tensor, tables: dict[str, Tensor | None]) -> Tensor:
         """State-vector path (random circuits on more than 4 qubits), shapes as above."""
         groups, out_h, out_w = patches.shape[:3]
-        pixels = patches.permute(3, 4, 0, 1, 2).reshape(self.n_qubits, -1)  # qubit a * k + b
+        pixels = patches.permute(3, 4, 0, 1, 2).reshape(self.n_qubits, groups * out_h * out_w)
         half = pixels * (math.pi / 2)  # RY(π x)|0> = cos(π x / 2)|0> + sin(π x / 2)|1>
         states = engine.product_state(torch.stack([torch.cos(half), torch.sin(half)], dim=1))
         squared = engine.squared_amplitudes(tables["stacked"], states)  # (2N, P)
         expvals = engine.expvals_z(squared, tables["signs2_t"])  # (n, P)
-        return expvals.view(-1, groups, out_h, out_w).transpose(0, 1)
+        return expvals.view(self.n_qubits, groups, out_h, out_w).transpose(0, 1)
 
     @_exact_precision
     def forward(self, x: Tensor) -> Tensor:

@@ -76,6 +76,19 @@ def test_torch_backend_matches_qnode(
         assert_close(g, r, atol)
 
 
+@pytest.mark.parametrize(("trainable", "k"), [(True, 2), (False, 2), (False, 3)])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_empty_batch(trainable: bool, k: int, input_grad: bool) -> None:
+    layer = Quanv2d(k, trainable=trainable)
+    x = torch.rand(0, 2, 6, 6, requires_grad=input_grad)
+    out = layer(x)
+    assert out.shape == (0, *layer.output_shape(2, 6, 6))
+    if input_grad or trainable:
+        out.sum().backward()
+        if trainable:
+            assert layer.weights.grad is not None and not layer.weights.grad.any()
+
+
 def test_trainable_block_parameters() -> None:
     layer = Quanv2d()
     assert [n for n, _ in layer.named_parameters()] == ["weights"]
