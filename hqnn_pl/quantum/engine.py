@@ -369,6 +369,16 @@ def trig_factor_rows(indices: np.ndarray, n_angles: int) -> np.ndarray:
     return np.take_along_axis(rows, order, axis=1)[:, :n_factors]
 
 
+def _normal_tensors() -> torch.inference_mode:
+    """Context in which cached constants are created as normal tensors.
+
+    A constant first built during ``torch.inference_mode()`` (``trainer.validate``, Lightning's
+    evaluation loops) would otherwise be an inference tensor, which autograd refuses to save
+    when the same layer is trained afterwards.
+    """
+    return torch.inference_mode(False)
+
+
 class ConstantCache:
     """Per-(device, dtype) cache of constant tensors built from exact numpy tables.
 
@@ -412,18 +422,19 @@ class ConstantCache:
             return cached
         complex_dtype = compute_dtypes(real_dtype)[1]
         tables: dict[str, Tensor | None] = {}
-        for name, array in self._numpy.items():
-            if array is None:
-                tables[name] = None
-                continue
-            tensor = torch.from_numpy(np.ascontiguousarray(array))
-            if tensor.is_complex():
-                tensor = tensor.to(device=device, dtype=complex_dtype)
-            elif tensor.is_floating_point():
-                tensor = tensor.to(device=device, dtype=real_dtype)
-            else:
-                tensor = tensor.to(device=device, dtype=torch.long)
-            tables[name] = tensor
+        with _normal_tensors():
+            for name, array in self._numpy.items():
+                if array is None:
+                    tables[name] = None
+                    continue
+                tensor = torch.tensor(np.asarray(array))  # a copy: the arrays may be shared
+                if tensor.is_complex():
+                    tensor = tensor.to(device=device, dtype=complex_dtype)
+                elif tensor.is_floating_point():
+                    tensor = tensor.to(device=device, dtype=real_dtype)
+                else:
+                    tensor = tensor.to(device=device, dtype=torch.long)
+                tables[name] = tensor
         self._tensors[key] = tables
         return tables
 
@@ -449,13 +460,14 @@ _ROT_SIGN = (1.0, -1.0, -1.0, -1.0, 1.0, -1.0, 1.0, 1.0)
 def _rot_constants(
     device: torch.device, dtype: torch.dtype
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return (
-        torch.as_tensor(_ROT_HALF_ANGLES, dtype=dtype, device=device),
-        torch.as_tensor(_ROT_LEFT, device=device),
-        torch.as_tensor(_ROT_RIGHT, device=device),
-        torch.as_tensor(_ROT_PICK, device=device),
-        torch.as_tensor(_ROT_SIGN, dtype=dtype, device=device),
-    )
+    with _normal_tensors():
+        return (
+            torch.as_tensor(_ROT_HALF_ANGLES, dtype=dtype, device=device),
+            torch.as_tensor(_ROT_LEFT, device=device),
+            torch.as_tensor(_ROT_RIGHT, device=device),
+            torch.as_tensor(_ROT_PICK, device=device),
+            torch.as_tensor(_ROT_SIGN, dtype=dtype, device=device),
+        )
 
 
 def rot_matrices(angles: Tensor, complex_dtype: torch.dtype) -> Tensor:
@@ -566,11 +578,20 @@ def _parameter_shift_tables(
     combine[0, 0] = 1.0
     combine[1 + np.arange(k), 1 + np.arange(k)] = 0.5
     combine[1 + np.arange(k), 1 + k + np.arange(k)] = -0.5
-    select_t, bias_t, combine_t = (
-        torch.as_tensor(table, dtype=dtype, device=device)
-        for table in (select, shifts @ select + phase, combine)
-    )
+    with _normal_tensors():
+        select_t, bias_t, combine_t = (
+            torch.as_tensor(table, dtype=dtype, device=device)
+            for table in (select, shifts @ select + phase, combine)
+        )
     return select_t, bias_t, combine_t
+
+
+def _shifted_values(angles: Tensor, rows: Tensor, coefficients: Tensor) -> Tensor:
+    """Value and Jacobian ``(1 + k, d)`` of a trigonometric polynomial, by parameter shift."""
+    select, bias, combine = _parameter_shift_tables(len(angles), angles.device, angles.dtype)
+    factors = torch.sin(torch.addmm(bias, angles.expand(len(bias), -1), select))
+    picked = factors.index_select(1, rows.flatten()).view(len(bias), *rows.shape)
+    return combine @ (picked.prod(dim=-1) @ coefficients)
 
 
 class _TrigPolynomialFunction(torch.autograd.Function):
@@ -578,17 +599,15 @@ class _TrigPolynomialFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, angles: Tensor, rows: Tensor, coefficients: Tensor) -> Tensor:
-        select, bias, combine = _parameter_shift_tables(len(angles), angles.device, angles.dtype)
-        factors = torch.sin(torch.addmm(bias, angles.expand(len(bias), -1), select))
-        picked = factors.index_select(1, rows.flatten()).view(len(bias), *rows.shape)
-        values = combine @ (picked.prod(dim=-1) @ coefficients)  # (1 + k, d)
-        ctx.save_for_backward(values[1:])
+        values = _shifted_values(angles, rows, coefficients)
+        ctx.save_for_backward(angles, rows, coefficients, values[1:])
         return values[0]
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        (jacobian,) = ctx.saved_tensors  # (k, d)
+        angles, rows, coefficients, jacobian = ctx.saved_tensors  # jacobian: (k, d)
+        if torch.is_grad_enabled():  # create_graph: a differentiable Jacobian, for higher orders
+            jacobian = _shifted_values(angles, rows, coefficients)[1:]
         return jacobian @ grad, None, None
 
 
@@ -599,8 +618,9 @@ def trig_polynomial(angles: Tensor, rows: Tensor, coefficients: Tensor) -> Tenso
     Such a polynomial is affine in ``(cos θ_i, sin θ_i)`` for every angle, so the parameter-shift
     rule ``∂f/∂θ_i = (f(θ + π/2 e_i) - f(θ - π/2 e_i)) / 2`` is exact: the value and the whole
     Jacobian come from one batched evaluation at ``1 + 2k`` points, and the backward pass is a
-    single matrix-vector product (first-order gradients only) instead of a chain of small
-    autograd nodes.
+    single matrix-vector product instead of a chain of small autograd nodes. With
+    ``create_graph=True`` the Jacobian is re-evaluated differentiably, so higher derivatives are
+    exact too.
 
     Args:
         angles: Tensor of shape ``(k,)``.
@@ -636,9 +656,8 @@ class _PatchPauliExpvalsFunction(torch.autograd.Function):
         return out.transpose(0, 1).contiguous()
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor]:
-        (features,) = ctx.saved_tensors
+        (features,) = ctx.saved_tensors  # linear in grad: differentiable as it stands
         grad = grad.transpose(0, 1).reshape(grad.shape[1], features.shape[1])  # (n_out, P)
         return None, None, (features @ grad.T).T  # the faster of the two layouts on CPU
 
@@ -652,7 +671,8 @@ def patch_pauli_expvals(patches: Tensor, rows: Tensor, transfer: Tensor) -> Tens
     ``T`` of ``U^† Z_j U`` (:func:`z_transfer`), restricted to the strings ``rows`` selects
     (:func:`trig_factor_rows`). When ``patches`` need no gradient (the first layer of a
     network) the features are written in place from the strided view and the backward pass is
-    one matrix product; otherwise autograd records every step (gradients of any order).
+    one matrix product; otherwise autograd records every step. Either way gradients of any
+    order are exact (given a ``transfer`` that is, e.g. from :func:`trig_polynomial`).
 
     Args:
         patches: Tensor of shape ``(N, H', W', k, k)`` (any strides, e.g. ``Tensor.unfold``

@@ -2,8 +2,9 @@
 
 Every layer runs one circuit from :mod:`hqnn_pl.quantum.circuits` and has two backends:
 
-* ``backend="torch"`` (default): exact batched state-vector simulation in plain PyTorch
-  (:mod:`hqnn_pl.quantum.engine`), on CPU or CUDA, in the input's floating dtype.
+* ``backend="torch"`` (default): exact batched simulation in plain PyTorch
+  (:mod:`hqnn_pl.quantum.engine`; state vectors, or the Heisenberg picture for small
+  quanvolution patches), on CPU or CUDA, in the input's floating dtype.
 * ``backend="pennylane"``: the same circuit as a torch-interface QNode on any PennyLane device,
   with any diff_method that device supports and optional shots. The batch is passed with
   parameter broadcasting (one QNode call per circuit per forward pass).
@@ -454,8 +455,8 @@ class Quanv2d(_QuantumLayer):
 
     * ``trainable=True`` (HQNN-Quanv, ``kernel_size=2`` only): ``RX(w0)`` on qubit 0, ``RX(w1)``
       on 1, ``CNOT(2, 3)``, ``CNOT(0, 2)``, ``CNOT(0, 3)``, ``RY(w2)`` on 0, ``RY(w3)`` on 3, with
-      the parameter ``weights`` of shape ``(4,)`` initialised uniformly in ``[0, 2π)``. Their
-      gradient is exact (parameter-shift rule) but first order: no second derivatives.
+      the parameter ``weights`` of shape ``(4,)`` initialised uniformly in ``[0, 2π)``. The
+      torch backend differentiates them with the (exact) parameter-shift rule.
     * ``trainable=False`` (Henderson et al. 2019, PennyLane's quanvolution demo): the fixed
       random circuit ``qml.RandomLayers(random_weights, seed=seed)``, whose angles
       ``random_weights`` of shape ``(n_random_layers, k * k)`` are drawn uniformly in
@@ -477,8 +478,8 @@ class Quanv2d(_QuantumLayer):
         device: PennyLane device name for the pennylane backend, e.g. ``"default.qubit"`` or
             ``"lightning.qubit"``; ignored by the torch backend.
         diff_method: QNode differentiation method for the pennylane backend (``"backprop"``,
-            ``"adjoint"``, ``"parameter-shift"``, ``"best"``, ...); the torch backend always
-            uses autograd.
+            ``"adjoint"``, ``"parameter-shift"``, ``"best"``, ...); the torch backend
+            differentiates exactly (autograd, and the parameter-shift rule for ``weights``).
         shots: Number of measurement shots for the pennylane backend; None for exact
             expectation values (the only option of the torch backend).
     """

@@ -116,3 +116,42 @@ def test_trig_products_evaluate_the_selected_monomials() -> None:
     assert engine.trig_products(weights, rows_t).shape == (6,)
     assert torch.autograd.gradcheck(lambda w: engine.trig_products(w, rows_t), (weights,))
     assert torch.autograd.gradgradcheck(lambda w: engine.trig_products(w, rows_t), (weights,))
+
+
+def test_trig_polynomial_value_jacobian_and_second_derivatives() -> None:
+    rng = np.random.default_rng(3)
+    k = 3
+    rows = torch.from_numpy(engine.trig_factor_rows(np.array([0, 4, 14, 22, 26]), k))
+    coefficients = torch.from_numpy(rng.normal(size=(5, 7)))
+    angles = torch.from_numpy(rng.uniform(-4, 4, size=k)).requires_grad_(True)
+
+    def reference(a: torch.Tensor) -> torch.Tensor:  # plain autograd through the products
+        return engine.trig_products(a, rows) @ coefficients
+
+    with torch.no_grad():  # the evaluation-only branch
+        torch.testing.assert_close(
+            engine.trig_polynomial(angles, rows, coefficients), reference(angles)
+        )
+    value = engine.trig_polynomial(angles, rows, coefficients)
+    torch.testing.assert_close(value, reference(angles), atol=1e-14, rtol=0)
+    jacobian = torch.autograd.functional.jacobian(
+        lambda a: engine.trig_polynomial(a, rows, coefficients), angles
+    )
+    expected = torch.autograd.functional.jacobian(reference, angles)
+    torch.testing.assert_close(jacobian, expected, atol=1e-12, rtol=0)
+    hessian = torch.autograd.functional.hessian(
+        lambda a: engine.trig_polynomial(a, rows, coefficients)[2], angles
+    )
+    expected_hessian = torch.autograd.functional.hessian(lambda a: reference(a)[2], angles)
+    assert expected_hessian.abs().max() > 0.1
+    torch.testing.assert_close(hessian, expected_hessian, atol=1e-12, rtol=0)
+
+
+def test_cached_constants_survive_inference_mode() -> None:
+    cache = engine.ConstantCache({"table": np.eye(2)})
+    with torch.inference_mode():
+        table = cache.get(torch.device("cpu"), torch.float32)["table"]
+    assert table is not None and not table.is_inference()
+    weights = torch.ones(2, requires_grad=True)
+    (table @ weights).sum().backward()  # autograd may save it
+    assert weights.grad is not None

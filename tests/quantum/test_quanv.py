@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hqnn_pl.quantum import Quanv2d
+from hqnn_pl.quantum import Quanv2d, circuits
 from hqnn_pl.quantum.layers import _trainable_quanv_tables
 from tests.quantum.oracle import assert_close, quanv_oracle, value_and_grads
 
@@ -87,6 +87,65 @@ def test_empty_batch(trainable: bool, k: int, input_grad: bool) -> None:
         out.sum().backward()
         if trainable:
             assert layer.weights.grad is not None and not layer.weights.grad.any()
+
+
+def test_trainable_block_is_the_papers_circuit() -> None:
+    # Built by hand, independently of PennyLane: the engine's tables and the oracle both come
+    # from circuits.quanv_trainable_block, so only this test pins the circuit itself.
+    def rx(a: float) -> np.ndarray:
+        return np.array(
+            [[np.cos(a / 2), -1j * np.sin(a / 2)], [-1j * np.sin(a / 2), np.cos(a / 2)]]
+        )
+
+    def ry(a: float) -> np.ndarray:
+        return np.array([[np.cos(a / 2), -np.sin(a / 2)], [np.sin(a / 2), np.cos(a / 2)]])
+
+    def on(gates: dict[int, np.ndarray]) -> np.ndarray:
+        out = np.ones((1, 1))
+        for wire in range(4):
+            out = np.kron(out, gates.get(wire, np.eye(2)))
+        return out
+
+    def cnot(control: int, target: int) -> np.ndarray:
+        bits = (np.arange(16)[:, None] >> (3 - np.arange(4))) & 1  # wire 0 most significant
+        flipped = bits.copy()
+        flipped[:, target] ^= bits[:, control]
+        image = flipped @ (2 ** (3 - np.arange(4)))
+        return np.eye(16)[image].T  # column b holds the image of basis state b
+
+    w = np.array([0.3, -1.1, 2.0, 0.7])
+    expected = (
+        on({0: ry(w[2]), 3: ry(w[3])})
+        @ cnot(0, 3)
+        @ cnot(0, 2)
+        @ cnot(2, 3)
+        @ on({0: rx(w[0]), 1: rx(w[1])})
+    )
+    np.testing.assert_allclose(circuits.quanv_trainable_unitary(w), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_second_derivatives_of_the_weights(input_grad: bool) -> None:
+    torch.manual_seed(4)
+    layer = Quanv2d(stride=1).double()
+    x = _images((1, 1, 3, 3), seed=8).requires_grad_(input_grad)
+    weights = layer.weights.detach().clone().requires_grad_(True)
+
+    def fn(w: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(layer, {"weights": w}, (x,))
+
+    assert torch.autograd.gradgradcheck(fn, (weights,), eps=1e-6, atol=1e-7)
+
+
+def test_evaluation_without_autograd_matches_the_oracle() -> None:
+    torch.manual_seed(5)
+    layer = Quanv2d()
+    x = _images((2, 1, 6, 6), seed=9)
+    with torch.no_grad():
+        out = layer(x.float())
+    with torch.inference_mode():
+        assert_close(layer(x.float()), out, 0.0)
+    assert_close(out, _oracle(layer, x, layer.weights.detach().double()), 1e-5)
 
 
 def test_trainable_block_parameters() -> None:
