@@ -644,7 +644,7 @@ class _PatchPauliExpvalsFunction(torch.autograd.Function):
         n_pixels = k * k
         angles = transfer.new_empty(k, k, groups, out_h, out_w)
         torch.mul(patches.permute(3, 4, 0, 1, 2), math.pi, out=angles)  # one strided pass
-        angles = angles.view(n_pixels, -1)
+        angles = angles.view(n_pixels, groups * out_h * out_w)
         factors = angles.new_empty(1 + 2 * n_pixels, angles.shape[1])
         factors[0] = 1.0
         torch.cos(angles, out=factors[1 : 1 + n_pixels])

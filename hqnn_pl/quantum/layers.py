@@ -545,8 +545,8 @@ class Quanv2d(_QuantumLayer):
         Called automatically by the forward pass whenever the buffer was replaced or modified in
         place (``load_state_dict``, ``.to()``, in-place ops): the tables are cached with the
         buffer's identity and version counter. Up to 4 qubits the circuit is kept in the
-        Heisenberg picture (the Pauli coefficients of ``U^† Z_j U``, see :meth:`forward`), beyond
-        as ``[Re U; Im U]``.
+        Heisenberg picture (the Pauli coefficients of ``U^† Z_j U``, see
+        :func:`engine.patch_pauli_expvals`), beyond as ``[Re U; Im U]``.
         """
         buffer = self.random_weights
         angles = buffer.detach().to("cpu", torch.float64).numpy()
