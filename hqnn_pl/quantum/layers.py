@@ -645,11 +645,10 @@ class Quanv2d(_QuantumLayer):
         _check_image("Quanv2d", x, self.kernel_size)
         real, _ = engine.compute_dtypes(x.dtype)
         batch, channels, height, width = x.shape
-        k, kk, stride = self.kernel_size, self.n_qubits, self.stride
+        kk = self.n_qubits
         _, out_h, out_w = self.output_shape(channels, height, width)
-        images = x.to(real)
+        patches = self._patches(x.to(real))  # (B * C, H', W', k, k)
         if self.backend == "pennylane":
-            patches = images.unfold(2, k, stride).unfold(3, k, stride)  # (B, C, H', W', k, k)
             weights = self._circuit_weights().to(device=x.device, dtype=real)
             expvals = self._run_pennylane(patches.reshape(-1, kk), weights, kk).to(real)
             expvals = expvals.reshape(batch, channels, out_h, out_w, kk).permute(0, 1, 4, 2, 3)
@@ -659,7 +658,6 @@ class Quanv2d(_QuantumLayer):
                 if self._random_key != (id(buffer), buffer.data_ptr(), buffer._version):
                     self._refresh_random_tables()
             tables = self._tables.get(x.device, real)
-            patches = self._patches(images)
             if self.n_qubits <= _PAULI_QUBITS:
                 expvals = self._forward_heisenberg(patches, tables)  # (B * C, kk, H', W')
             else:
