@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
+from lightning.fabric.plugins.io import TorchCheckpointIO
 from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 
@@ -19,16 +22,25 @@ import hqnn_pl.models  # noqa: F401  (registers the models for short class names
 from hqnn_pl import __version__
 from hqnn_pl.callbacks import (
     ExceptionCheckpoint,
+    FiniteLossGuard,
     PredictionWriter,
     RNGStateCheckpoint,
     RunConfigSaver,
 )
+from hqnn_pl.callbacks.save_config import keep_none_kwargs
 from hqnn_pl.callbacks.utils import run_dir
+from hqnn_pl.checkpoint_io import AtomicCheckpointIO
 from hqnn_pl.datamodules import ImageDataModule
-from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.loggers import fall_back_to_offline_wandb, finish_wandb_runs
+from hqnn_pl.errors import ConfigurationError, NonFiniteLossError
+from hqnn_pl.loggers import fall_back_to_offline_wandb, finish_wandb_runs, logger_configs
 from hqnn_pl.models import ImageClassifier
-from hqnn_pl.resume import check_checkpoint_fits, keep_csv_metrics, resolve_checkpoint_path
+from hqnn_pl.resume import (
+    check_checkpoint_fits,
+    experiment_sections,
+    keep_csv_metrics,
+    resolve_checkpoint_path,
+)
+from hqnn_pl.run_lock import RunFolderLock
 
 #: Datamodule attributes the model is built from; configs never repeat them.
 LINKED_ATTRIBUTES = ("num_classes", "in_channels", "image_size")
@@ -42,6 +54,13 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 
 #: Exit status after SIGTERM (128 + 15, as a shell reports a process killed by it).
 SIGTERM_EXIT_STATUS = 143
+#: Exit status of a run stopped by a NaN or infinite training loss.
+NON_FINITE_LOSS_EXIT_STATUS = 1
+#: Torch intra-op threads per process unless ``--threads`` says otherwise (see the README:
+#: hqnn-pl's small models gain nothing from more, and lose much on a busy machine).
+DEFAULT_THREADS = 1
+#: Subcommands that evaluate trained weights: without --ckpt_path they would use random ones.
+EVALUATING_SUBCOMMANDS = ("validate", "test", "predict")
 
 
 class HQNNCLI(LightningCLI):
@@ -57,7 +76,21 @@ class HQNNCLI(LightningCLI):
     * A checkpoint that does not fit the configured model is refused before anything is written.
     * A W&B logger without an API key or network falls back to offline logging with a warning.
     * SIGTERM (cluster pre-emption) saves ``on_exception.ckpt`` and exits with status 143.
+    * A NaN or infinite training loss stops the run (status 1) instead of training on.
+    * One process at a time per run folder (a file lock), and a failed start leaves no folder.
+    * ``validate``/``test``/``predict`` need ``--ckpt_path`` (or ``--allow_untrained true``);
+      ``predict`` writes ``predictions.csv`` into the checkpoint's run folder.
+
+    Args:
+        run_locks: A list the CLI appends its run-folder lock to, so that :func:`main` can
+            release it however the run ends (also when instantiation fails).
+        *args: Passed to LightningCLI.
+        **kwargs: Passed to LightningCLI.
     """
+
+    def __init__(self, *args: Any, run_locks: list[RunFolderLock] | None = None, **kwargs: Any):
+        self._run_locks = run_locks if run_locks is not None else []
+        super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """Link datamodule facts into the model and add checkpointing and test-after-fit."""
@@ -81,6 +114,26 @@ class HQNNCLI(LightningCLI):
             default=True,
             help="After `fit`, test the best checkpoint (or the final weights if none was saved).",
         )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=DEFAULT_THREADS,
+            help="Torch intra-op CPU threads of this process (0: torch's default, one per core). "
+            "1 is fastest for hqnn-pl's small models and keeps runs fast on a busy machine.",
+        )
+        parser.add_argument(
+            "--run_dir",
+            type=str | None,
+            default=None,
+            help="The run folder this config belongs to. Written into every run's config.yaml, "
+            "so that `--config <run>/config.yaml --ckpt_path last` resumes exactly that run.",
+        )
+        parser.add_argument(
+            "--allow_untrained",
+            type=bool,
+            default=False,
+            help="Let validate/test/predict run without --ckpt_path, on untrained weights.",
+        )
 
     def _parse_ckpt_path(self) -> None:
         """Keep the config's model settings when ``--ckpt_path`` names a file.
@@ -92,15 +145,33 @@ class HQNNCLI(LightningCLI):
         """
 
     def before_instantiate_classes(self) -> None:
-        """Check W&B's reachability, resolve ``--ckpt_path last`` and remember linked values."""
+        """Set threads and run folder, resolve ``--ckpt_path`` and remember linked values."""
         config = self.config[self.subcommand]
         model = config.get("model") or {}
         init_args = model.get("init_args") or {}
         self._given_by_config = {key: init_args.get(key) for key in LINKED_ATTRIBUTES}
+        _set_threads(config.get("threads"))
+        _root_logger_dirs(config)
         fall_back_to_offline_wandb(config)
-        self._checkpoint_path = resolve_checkpoint_path(
-            config, continue_run=self.subcommand == "fit"
+        if (
+            self.subcommand in EVALUATING_SUBCOMMANDS
+            and config.get("ckpt_path") is None
+            and not config.get("allow_untrained")
+        ):
+            raise ConfigurationError(
+                f"hqnn-pl {self.subcommand} needs trained weights: give --ckpt_path (a .ckpt "
+                "file, or `last` for this config's newest run), or --allow_untrained true to "
+                "evaluate the untrained model on purpose."
+            )
+        dumped = yaml.safe_load(
+            self._parser(self.subcommand).dump(config, skip_check=True, **keep_none_kwargs())
         )
+        resolved = resolve_checkpoint_path(
+            config,
+            continue_run=self.subcommand == "fit",
+            experiment=experiment_sections(dumped),
+        )
+        self._checkpoint_path, self._checkpoint = resolved or (None, None)
 
     def instantiate_classes(self) -> None:
         """Instantiate, then refuse settings and checkpoints that contradict each other."""
@@ -117,15 +188,55 @@ class HQNNCLI(LightningCLI):
                 "the datamodule."
             )
         self._check_sync_batchnorm()
+        if self.subcommand == "fit" and isinstance(self.model, ImageClassifier):
+            self.model.check_optimizer()
+        if self.subcommand == "predict":
+            self._point_predictions_at_the_run()
+        else:
+            self._lock_run_folder()
         if self._checkpoint_path is not None:
-            # Memory-mapped: the check needs hyperparameters and shapes, not the weights, which
-            # Lightning reads itself when it restores the checkpoint.
-            checkpoint = torch.load(
-                self._checkpoint_path, map_location="cpu", weights_only=False, mmap=True
-            )
-            check_checkpoint_fits(self.model, checkpoint, self._checkpoint_path)
+            check_checkpoint_fits(self.model, self._checkpoint, self._checkpoint_path)
             if self.subcommand == "fit":
-                keep_csv_metrics(self.trainer.loggers, int(checkpoint.get("global_step", 0)))
+                keep_csv_metrics(self.trainer.loggers, int(self._checkpoint.get("global_step", 0)))
+        self._checkpoint = None  # memory-mapped; Lightning loads the weights itself
+
+    def _lock_run_folder(self) -> None:
+        """Lock this run's folder (rank zero), refusing to write over another run's results.
+
+        A fit continues only in the folder of the checkpoint it resumes; any other run that
+        finds metrics or checkpoints in its folder (a logger version pinned to an existing run)
+        is refused before the CSV logger would delete that run's ``metrics.csv``.
+        """
+        if rank_zero_only.rank != 0:
+            return
+        folder = run_dir(self.trainer)
+        resumed = self._checkpoint_path is not None and (
+            Path(self._checkpoint_path).resolve().parent.parent == folder.resolve()
+        )
+        lock = RunFolderLock(folder)
+        lock.acquire()
+        self._run_locks.append(lock)
+        written = [p.name for p in (folder / "metrics.csv", folder / "checkpoints") if p.exists()]
+        if written and self.trainer.loggers and not (self.subcommand == "fit" and resumed):
+            raise ConfigurationError(
+                f"The run folder {folder} already holds another run's {' and '.join(written)}; "
+                f"this {self.subcommand} would overwrite them. Leave the logger's version unset "
+                "(a new version_N), or resume that run with --ckpt_path last."
+            )
+        rank_zero_info(f"hqnn-pl: writing this run to {folder}")
+
+    def _point_predictions_at_the_run(self) -> None:
+        """Write ``predictions.csv`` next to the checkpoint's run (its ``checkpoints/`` parent)."""
+        checkpoint = Path(self._checkpoint_path) if self._checkpoint_path else None
+        if checkpoint is None:
+            folder = Path(self.trainer.default_root_dir)
+        elif checkpoint.parent.name == "checkpoints":
+            folder = checkpoint.parent.parent
+        else:
+            folder = checkpoint.parent
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, PredictionWriter):
+                callback.dirpath = folder
 
     def _check_sync_batchnorm(self) -> None:
         """Refuse SyncBatchNorm on CPU (torch runs it on GPUs only) before training starts."""
@@ -144,7 +255,12 @@ class HQNNCLI(LightningCLI):
             )
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
-        """Leave the checkpoint callbacks out when ``--trainer.enable_checkpointing false``."""
+        """Build the trainer with atomic checkpoint writes.
+
+        ``--trainer.enable_checkpointing false`` leaves the checkpoint callbacks out, and
+        ``predict`` runs without a logger (it writes ``predictions.csv`` into the checkpoint's
+        run folder and creates no run folder of its own).
+        """
         if config.get("enable_checkpointing") is False:
 
             def keep(callback: Any) -> bool:
@@ -154,7 +270,12 @@ class HQNNCLI(LightningCLI):
             config["callbacks"] = [c for c in config.get("callbacks") or [] if keep(c)]
             defaults = self.trainer_defaults.get("callbacks") or []
             self.trainer_defaults["callbacks"] = [c for c in defaults if keep(c)]
-        return super()._instantiate_trainer(config, callbacks)
+        if self.subcommand == "predict":
+            config["logger"] = False
+        trainer = super()._instantiate_trainer(config, callbacks)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
     def after_fit(self) -> None:
         """Test the best checkpoint once fitting has finished."""
@@ -205,7 +326,13 @@ def _trainer_defaults() -> dict[str, Any]:
     )
     return {
         **TRAINER_DEFAULTS,
-        "callbacks": [last, ExceptionCheckpoint(), RNGStateCheckpoint(), PredictionWriter()],
+        "callbacks": [
+            last,
+            ExceptionCheckpoint(),
+            RNGStateCheckpoint(),
+            FiniteLossGuard(),
+            PredictionWriter(),
+        ],
     }
 
 
@@ -213,8 +340,10 @@ def main(args: list[str] | None = None) -> None:
     """Run ``hqnn-pl``; ``args`` replaces ``sys.argv[1:]`` (for tests and notebooks).
 
     Bad settings, files or folders end the run before training with the reason on stderr
-    and exit status 2.
+    and exit status 2; a NaN or infinite training loss ends it with status 1.
     """
+    run_locks: list[RunFolderLock] = []
+    failed = True
     try:
         HQNNCLI(
             ImageClassifier,
@@ -233,13 +362,52 @@ def main(args: list[str] | None = None) -> None:
             },
             auto_configure_optimizers=False,
             args=args,
+            run_locks=run_locks,
         )
+        failed = False
+    except NonFiniteLossError as error:
+        print(f"hqnn-pl: error: {error}", file=sys.stderr)
+        raise SystemExit(NON_FINITE_LOSS_EXIT_STATUS) from None
     except Exception as error:
         cause = _configuration_error(error)
         if cause is None:
             raise
         print(f"hqnn-pl: error: {cause}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        for lock in run_locks:
+            lock.release(failed_start=failed)
+
+
+def _set_threads(threads: int | None) -> None:
+    """Use ``threads`` torch intra-op threads (0 or None: torch's default)."""
+    if threads is None or threads == 0:
+        return
+    if threads < 0:
+        raise ConfigurationError(
+            f"--threads {threads}: give a positive number of threads, or 0 for torch's default."
+        )
+    torch.set_num_threads(threads)
+
+
+def _root_logger_dirs(config: Any) -> None:
+    """Put relative logger folders under ``trainer.default_root_dir`` when it is given.
+
+    The configs' ``save_dir: runs`` would otherwise be relative to the current folder and
+    ``--trainer.default_root_dir`` would decide nothing. The folder is made absolute, so the
+    run's saved config means the same place from anywhere.
+    """
+    root = (config.get("trainer") or {}).get("default_root_dir")
+    if not root:
+        return
+    for entry in logger_configs(config):
+        init_args = entry.get("init_args")
+        if init_args is None:
+            continue
+        for key in ("save_dir", "dir"):
+            value = init_args.get(key)
+            if value and "://" not in str(value) and not Path(value).is_absolute():
+                init_args[key] = str(Path(root, value).absolute())
 
 
 def _configuration_error(error: BaseException | None) -> ConfigurationError | None:

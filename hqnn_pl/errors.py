@@ -6,3 +6,11 @@ class ConfigurationError(ValueError):
 
     The CLI prints its message without a traceback and exits with status 2.
     """
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss: the run stops instead of reporting it.
+
+    The CLI prints its message (epoch, step, the checkpoint that stays valid) without a
+    traceback and exits with status 1.
+    """

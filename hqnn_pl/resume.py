@@ -1,4 +1,4 @@
-"""``--ckpt_path``: finding this config's newest checkpoint and checking it fits the model."""
+"""``--ckpt_path``: finding the right run's newest readable checkpoint and checking it fits."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import torch
+import yaml
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
@@ -18,17 +20,62 @@ from hqnn_pl.models import ImageClassifier
 
 #: Checkpoint files that ``--ckpt_path last`` resumes from (the newest wins).
 LAST_CHECKPOINT_PATTERNS = ("last*.ckpt", "on_exception.ckpt")
+#: Config sections that define an experiment: runs whose saved config differs in them are
+#: different experiments, never resumed in each other's place. Trainer settings (more epochs,
+#: another device) may change on resume.
+EXPERIMENT_KEYS = ("seed_everything", "model", "data")
 
 
-def resolve_checkpoint_path(config: Any, continue_run: bool) -> Path | None:
-    """Turn ``--ckpt_path last`` into a file; check that a given checkpoint file exists.
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint's contents memory-mapped, naming the file when it is unreadable.
 
-    For ``last`` the newest ``last*.ckpt``/``on_exception.ckpt`` of this config's runs is taken
-    and, when ``continue_run``, the logger is pointed at that run's folder (its version / W&B run
-    id) so the resumed run continues there.
+    Args:
+        path: A ``.ckpt`` file.
 
     Returns:
-        The local checkpoint file, or None (no checkpoint, or a special/remote one Lightning
+        The checkpoint dictionary (tensors memory-mapped, not read).
+
+    Raises:
+        ConfigurationError: The file is truncated, corrupt or not a checkpoint.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ConfigurationError(
+            f"--ckpt_path {path}: not a readable checkpoint ({type(error).__name__}: {reason}); "
+            "the file is truncated or corrupt. Give another checkpoint of the run (its "
+            "checkpoints/ folder) or start a new run without --ckpt_path."
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigurationError(
+            f"--ckpt_path {path}: not a Lightning checkpoint (no state_dict). Give a .ckpt file "
+            "written by hqnn-pl."
+        )
+    return checkpoint
+
+
+def resolve_checkpoint_path(
+    config: Any, continue_run: bool, experiment: dict[str, Any] | None = None
+) -> tuple[Path, dict[str, Any]] | None:
+    """Turn ``--ckpt_path`` into a readable checkpoint file and its contents.
+
+    ``last`` takes the newest ``last*.ckpt``/``on_exception.ckpt`` of one run: the run the config
+    pins (``run_dir``, written into every run's ``config.yaml``), the logger's ``version`` if
+    given, or else the newest run whose saved experiment (``seed_everything``, ``model``,
+    ``data``) equals ``experiment``; runs of other experiments are never taken, and when only
+    such runs exist the candidates are listed in the error. An unreadable checkpoint is skipped
+    with a warning for the run's newest readable one. When ``continue_run``, the logger is pointed
+    at that run's folder (its version / W&B run id) so the resumed fit continues there.
+
+    Args:
+        config: The parsed config of the subcommand (its logger entry may be changed).
+        continue_run: Whether the run continues in the checkpoint's run folder (``fit``).
+        experiment: This config's experiment sections (see :data:`EXPERIMENT_KEYS`), as dumped
+            to YAML; None skips the comparison with saved runs.
+
+    Returns:
+        ``(file, checkpoint)``, or None (no checkpoint, or a special/remote one Lightning
         resolves itself).
     """
     given = config.get("ckpt_path")
@@ -45,51 +92,115 @@ def resolve_checkpoint_path(config: Any, continue_run: bool) -> Path | None:
                 "(runs keep them in <run folder>/checkpoints/) or `last` for the newest one of "
                 "this config's runs."
             )
-        return path
-    folders, where, entry = _checkpoint_folders(config)
-    candidates = [
-        file
-        for folder in folders
-        for pattern in LAST_CHECKPOINT_PATTERNS
-        for file in folder.glob(pattern)
-    ]
-    if not candidates:
-        raise ConfigurationError(
-            f"--ckpt_path last: no last.ckpt or on_exception.ckpt in {where}. The runs of a "
-            "config are found from its logger's save_dir and name (W&B: project); start a new "
-            "run without --ckpt_path, or give the path of a checkpoint file."
-        )
-    newest = max(candidates, key=lambda file: file.stat().st_mtime)
+        return path, read_checkpoint(path)
+    folder, entry = _run_checkpoint_folder(config, experiment)
+    path, checkpoint = _newest_readable(folder)
     if continue_run and entry is not None:
-        entry.init_args.version = newest.parent.parent.name
-        cls = logger_class(entry)
-        if cls is not None and issubclass(cls, WandbLogger) and not init_arg(entry, "resume"):
-            entry.init_args.resume = "allow"  # continue the same W&B run, not a new one
-    config.ckpt_path = str(newest)
-    rank_zero_info(f"{'Resuming from' if continue_run else 'Using'} {newest}")
-    return newest
+        _continue_in(entry, folder.parent)
+    config.ckpt_path = str(path)
+    rank_zero_info(f"{'Resuming from' if continue_run else 'Using'} {path}")
+    return path, checkpoint
 
 
-def _checkpoint_folders(config: Any) -> tuple[list[Path], str, Any]:
-    """Checkpoint folders of this config's runs, where they were looked for, and the logger.
+def _last_candidates(folder: Path) -> list[Path]:
+    """``last*.ckpt``/``on_exception.ckpt`` of a checkpoint folder, newest first."""
+    files = {file for pattern in LAST_CHECKPOINT_PATTERNS for file in folder.glob(pattern)}
+    return sorted(files, key=lambda file: file.stat().st_mtime, reverse=True)
 
-    The logger entry is returned when the folders are ``<run folder>/checkpoints`` of that
+
+def _newest_readable(folder: Path) -> tuple[Path, dict[str, Any]]:
+    """The newest readable resume checkpoint of ``folder``, else its newest readable ``.ckpt``."""
+    preferred = _last_candidates(folder)
+    others = sorted(
+        set(folder.glob("*.ckpt")) - set(preferred),
+        key=lambda file: file.stat().st_mtime,
+        reverse=True,
+    )
+    if not preferred:
+        raise ConfigurationError(
+            f"--ckpt_path last: no last.ckpt or on_exception.ckpt in {folder}. Start a new run "
+            "without --ckpt_path, or give the path of a checkpoint file."
+        )
+    skipped = []
+    for path in [*preferred, *others]:
+        try:
+            checkpoint = read_checkpoint(path)
+        except ConfigurationError as error:
+            skipped.append(str(error).split("; ")[0])
+            continue
+        if skipped:
+            rank_zero_warn(f"Skipped unreadable checkpoints: {' | '.join(skipped)}. Using {path}.")
+        return path, checkpoint
+    raise ConfigurationError(
+        f"--ckpt_path last: no readable checkpoint in {folder} ({' | '.join(skipped)}). Start a "
+        "new run without --ckpt_path."
+    )
+
+
+def _run_checkpoint_folder(
+    config: Any, experiment: dict[str, Any] | None
+) -> tuple[Path, Any]:
+    """The checkpoint folder ``--ckpt_path last`` resumes from, and the logger entry to point.
+
+    The logger entry is returned when the folder is ``<run folder>/checkpoints`` of that
     logger's runs (so a resumed fit can continue in the run folder), else None.
     """
+    pinned = config.get("run_dir")
+    entries = logger_configs(config)
+    entry = entries[0] if entries else None
+    if pinned:
+        folder = Path(pinned) / "checkpoints"
+        if not _last_candidates(folder):
+            raise ConfigurationError(
+                f"--ckpt_path last: the config belongs to the run {pinned} (run_dir), which has "
+                f"no last.ckpt or on_exception.ckpt in {folder}. Start a new run without "
+                "--ckpt_path, or give the path of a checkpoint file."
+            )
+        return folder, entry
     trainer_config = config.get("trainer") or {}
     default_root = Path(trainer_config.get("default_root_dir") or ".")
     dirpath = (config.get("checkpoint") or {}).get("dirpath")
     if dirpath is not None:  # one checkpoint folder for every run
-        return [Path(dirpath)], str(dirpath), None
-    entries = logger_configs(config)
-    if not entries:
+        return Path(dirpath), None
+    if entry is None:
         if trainer_config.get("logger") is True:
             raise ConfigurationError(
                 "--ckpt_path last needs a configured logger (trainer.logger with a class_path) "
                 "to find this config's runs; give the path of a checkpoint file instead."
             )
-        return [default_root / "checkpoints"], str(default_root / "checkpoints"), None
-    entry = entries[0]
+        return default_root / "checkpoints", None
+    root, version = _logger_root(entry, default_root)
+    if version is not None:
+        return root / str(version) / "checkpoints", entry
+    runs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    resumable = [run for run in runs if _last_candidates(run / "checkpoints")]
+    if not resumable:
+        raise ConfigurationError(
+            f"--ckpt_path last: no last.ckpt or on_exception.ckpt in {root}/*/checkpoints. The "
+            "runs of a config are found from its logger's save_dir and name (W&B: project); "
+            "start a new run without --ckpt_path, or give the path of a checkpoint file."
+        )
+    if experiment is None:
+        matching = resumable
+    else:
+        differences = {run: experiment_differences(experiment, run) for run in resumable}
+        matching = [run for run, differ in differences.items() if not differ]
+        if not matching:
+            listed = "; ".join(
+                f"{run} ({', '.join(differ[:3])}{' ...' if len(differ) > 3 else ''})"
+                for run, differ in differences.items()
+            )
+            raise ConfigurationError(
+                f"--ckpt_path last: no run in {root} has this config's model, data and seed, "
+                f"so none is resumed in its place. Candidates: {listed}. Resume one with "
+                "--config <run>/config.yaml --ckpt_path last, or start a new run."
+            )
+    newest = max(matching, key=lambda run: _last_candidates(run / "checkpoints")[0].stat().st_mtime)
+    return newest / "checkpoints", entry
+
+
+def _logger_root(entry: Any, default_root: Path) -> tuple[Path, str | None]:
+    """The folder holding a logger's runs, and the run (version) it names, if any."""
     cls = logger_class(entry)
     if cls is not None and issubclass(cls, CSVLogger | TensorBoardLogger):
         save_dir = init_arg(entry, "save_dir", default_root)
@@ -106,12 +217,56 @@ def _checkpoint_folders(config: Any) -> tuple[list[Path], str, Any]:
             f"--ckpt_path last knows the run folders of CSVLogger, TensorBoardLogger and "
             f"WandbLogger, not of {entry.class_path}; give the path of a checkpoint file instead."
         )
-    root = Path(save_dir, name) if name else Path(save_dir)
-    if version is not None:
-        folder = root / str(version) / "checkpoints"
-        return [folder], str(folder), entry
-    runs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    return [run / "checkpoints" for run in runs], str(root / "*" / "checkpoints"), entry
+    return (Path(save_dir, name) if name else Path(save_dir)), version
+
+
+def _continue_in(entry: Any, run: Path) -> None:
+    """Point the logger ``entry`` at the existing run folder ``run``."""
+    cls = logger_class(entry)
+    if cls is not None and issubclass(cls, WandbLogger):
+        entry.init_args.version = run.name
+        if not init_arg(entry, "resume"):
+            entry.init_args.resume = "allow"  # continue the same W&B run, not a new one
+        return
+    root, _ = _logger_root(entry, Path("."))
+    if root.resolve() != run.parent.resolve():  # the run was moved: follow it
+        entry.init_args.save_dir = str(run.parent.parent)
+        entry.init_args.name = run.parent.name
+    entry.init_args.version = run.name
+
+
+def experiment_sections(config: dict[str, Any]) -> dict[str, Any]:
+    """The sections of a dumped config that define its experiment (:data:`EXPERIMENT_KEYS`)."""
+    return {key: config.get(key) for key in EXPERIMENT_KEYS}
+
+
+def experiment_differences(experiment: dict[str, Any], run: Path) -> list[str]:
+    """The dotted keys in which ``run``'s saved ``config.yaml`` differs from ``experiment``.
+
+    Both sides are YAML dumps of parsed configs, so equal settings compare equal. A run
+    without a readable ``config.yaml`` cannot be checked and counts as different.
+    """
+    try:
+        saved = yaml.safe_load((run / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return ["no readable config.yaml"]
+    if not isinstance(saved, dict):
+        return ["no readable config.yaml"]
+    ours, theirs = _flatten(experiment), _flatten(experiment_sections(saved))
+    return [
+        f"{key}: {theirs.get(key)!r} there, {ours.get(key)!r} here"
+        for key in sorted(ours.keys() | theirs.keys())
+        if ours.get(key) != theirs.get(key)
+    ]
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
 
 
 def check_checkpoint_fits(model: nn.Module, checkpoint: dict[str, Any], path: Path) -> None:

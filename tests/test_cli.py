@@ -68,8 +68,8 @@ def test_fit_writes_checkpoints_and_resolved_config(mnist_dir: Path, tmp_path: P
             "--trainer.logger",
             "false",
         )
-    # predict writes one row per test image (20 in the fake MNIST) without a logger, in the cwd
-    rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))
+    # predict writes one row per test image (20 in the fake MNIST) into the checkpoint's run
+    rows = list(csv.DictReader((run / "predictions.csv").open()))
     assert len(rows) == 20 and [row["index"] for row in rows[:3]] == ["0", "1", "2"]
     probabilities = [float(rows[0][f"p_{digit}"]) for digit in range(10)]
     assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)

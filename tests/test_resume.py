@@ -106,8 +106,13 @@ def test_resume_with_another_model_config_is_refused_before_anything_is_written(
     fit("--test_after_fit=false")
     run = tmp_path / RUN
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    with pytest.raises(SystemExit) as failed:
+    with pytest.raises(SystemExit) as failed:  # `last` never takes a run of another config
         fit("--ckpt_path=last", "--model.init_args.depth=2")
+    assert failed.value.code == 2
+    err = capsys.readouterr().err
+    assert "model.init_args.depth: 3 there, 2 here" in err and "version_0" in err
+    with pytest.raises(SystemExit) as failed:  # the run pinned by its config: its checkpoint
+        fit("--ckpt_path=last", "--model.init_args.depth=2", config=str(run / "config.yaml"))
     assert failed.value.code == 2
     err = capsys.readouterr().err
     assert "depth: checkpoint 3, model 2" in err and "config.yaml" in err

@@ -9,10 +9,12 @@
   config in W&B).
 * :class:`ExceptionCheckpoint` and :class:`RNGStateCheckpoint`: runs that survive interruption
   and resume exactly; the CLI adds both to every run.
+* :class:`FiniteLossGuard`: stops at the first NaN/inf training loss; the CLI adds it to every run.
 """
 
 from hqnn_pl.callbacks.circuit_drawer import CircuitDrawer
 from hqnn_pl.callbacks.exception_checkpoint import ExceptionCheckpoint
+from hqnn_pl.callbacks.finite_loss import FiniteLossGuard
 from hqnn_pl.callbacks.parameter_count import ParameterCount
 from hqnn_pl.callbacks.prediction_writer import PredictionWriter
 from hqnn_pl.callbacks.rng_state import RNGStateCheckpoint
@@ -22,6 +24,7 @@ from hqnn_pl.callbacks.wandb_extras import WandbExtras
 __all__ = [
     "CircuitDrawer",
     "ExceptionCheckpoint",
+    "FiniteLossGuard",
     "ParameterCount",
     "PredictionWriter",
     "RNGStateCheckpoint",

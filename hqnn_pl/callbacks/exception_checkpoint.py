@@ -10,7 +10,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from hqnn_pl.callbacks.utils import run_dir
-from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.errors import ConfigurationError, NonFiniteLossError
 
 
 class ExceptionCheckpoint(Callback):
@@ -20,11 +20,12 @@ class ExceptionCheckpoint(Callback):
     itself and does not make every later ``fit`` resume implicitly. When fitting stops on an
     exception (including ``KeyboardInterrupt`` and the SIGTERM a cluster sends on pre-emption,
     which Lightning turns into an exception after the current batch), the training state is
-    saved as ``on_exception.ckpt`` next to ``last.ckpt``; ``--ckpt_path last`` takes the newer of
-    the two. Nothing is saved unless this fit took an optimisation step, so a run that fails
-    while starting (a bad setting, a mismatched checkpoint) never replaces a good checkpoint.
-    The file is deleted when a later fit in the same folder completes. The CLI adds this
-    callback to every run.
+    saved as ``on_exception.ckpt`` next to ``last.ckpt`` (not after a non-finite loss, whose
+    weights may be NaN: :class:`~hqnn_pl.callbacks.FiniteLossGuard`); ``--ckpt_path last``
+    takes the newer of the two. Nothing is saved unless this fit took an optimisation step, so
+    a run that fails while starting (a bad setting, a mismatched checkpoint) never replaces a
+    good checkpoint. The file is deleted when a later fit in the same folder completes. The CLI
+    adds this callback to every run.
 
     Args:
         dirpath: Folder of the checkpoint; None uses the ``ModelCheckpoint``'s folder (or
@@ -80,6 +81,8 @@ class ExceptionCheckpoint(Callback):
         del pl_module
         path = self.ckpt_path
         if path is None or self._start_step is None or trainer.global_step <= self._start_step:
+            return
+        if isinstance(exception, NonFiniteLossError):  # the weights may already be NaN
             return
         if trainer.world_size > 1 and not isinstance(
             exception, KeyboardInterrupt | SIGTERMException

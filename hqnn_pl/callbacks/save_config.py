@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from importlib.metadata import version
+from pathlib import Path
 
 import yaml
+from jsonargparse import Namespace
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 
 from hqnn_pl.callbacks.utils import run_dir, wandb_guard, wandb_loggers
+from hqnn_pl.loggers import logger_configs
 
 
-def _keep_none_kwargs() -> dict[str, bool]:
+def keep_none_kwargs() -> dict[str, bool]:
     """Keyword that keeps None values in a dump: ``skip_unset`` from jsonargparse 4.49 on."""
     major, minor = (int(part) for part in version("jsonargparse").split(".")[:2])
     return {"skip_unset": False} if (major, minor) >= (4, 49) else {"skip_none": False}
@@ -38,8 +41,14 @@ class RunConfigSaver(SaveConfigCallback):
     """
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Write the config into the run folder and log it to W&B, once per run."""
-        if self.already_saved:
+        """Write the config into the run folder and log it to W&B, once per run.
+
+        A fit's config is pinned to its run: ``run_dir`` names the run folder, and the logger's
+        version (or W&B run id) is left out, so ``--config <run>/config.yaml`` starts a new run
+        of the same experiment and adding ``--ckpt_path last`` resumes exactly this one.
+        ``predict`` writes no config: it creates no run folder.
+        """
+        if self.already_saved or stage == "predict":
             return
         if self.save_to_log_dir:
             path = run_dir(trainer) / self.config_filename
@@ -52,16 +61,27 @@ class RunConfigSaver(SaveConfigCallback):
             if trainer.is_global_zero:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self.parser.save(
-                    self.config,
+                    self._pinned(path.parent) if stage == "fit" else self.config,
                     str(path),
                     overwrite=self.overwrite,
                     multifile=self.multifile,
-                    **_keep_none_kwargs(),
+                    **keep_none_kwargs(),
                 )
         if trainer.is_global_zero:
             self.save_config(trainer, pl_module, stage)
             self.already_saved = True
         self.already_saved = trainer.strategy.broadcast(self.already_saved)
+
+    def _pinned(self, folder: Path) -> Namespace:
+        """The config with ``run_dir`` set to ``folder`` and no logger version or run id."""
+        config = self.config.clone()
+        config.run_dir = str(folder.absolute())
+        for entry in logger_configs(config):
+            init_args = entry.get("init_args")
+            for key in ("version", "id"):
+                if init_args is not None and init_args.get(key) is not None:
+                    init_args[key] = None
+        return config
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Put the full resolved config into the config of each W&B run (rank zero)."""
@@ -69,7 +89,7 @@ class RunConfigSaver(SaveConfigCallback):
         loggers = wandb_loggers(trainer)
         if not loggers:
             return
-        dumped = self.parser.dump(self.config, **_keep_none_kwargs())
+        dumped = self.parser.dump(self.config, **keep_none_kwargs())
         config = yaml.safe_load(dumped)
         config.pop("config", None)  # the paths of the --config files, not settings
         for logger in loggers:

@@ -156,11 +156,22 @@ class ImageClassifier(LightningModule, ABC):
         """Keep the test confusion matrix (rows: true class, columns: predicted class)."""
         self.test_confusion_matrix = self.confusion_matrix.compute().cpu()
 
-    def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        """Return class probabilities; the labels of a labelled batch are ignored."""
+    def predict_step(
+        self, batch: Tensor | tuple[Tensor, ...], batch_idx: int
+    ) -> Tensor | dict[str, Tensor]:
+        """Return class probabilities, with the true labels when the batch has them.
+
+        Returns:
+            ``{"probabilities": (B, num_classes), "labels": (B,)}`` for a labelled batch
+            ``(images, labels)``, else the probabilities alone.
+        """
         del batch_idx
+        labelled = isinstance(batch, list | tuple) and len(batch) > 1
         x = batch[0] if isinstance(batch, list | tuple) else batch
-        return self(x).softmax(dim=-1)
+        probabilities = self(x).softmax(dim=-1)
+        if labelled:
+            return {"probabilities": probabilities, "labels": batch[1]}
+        return probabilities
 
     def parameter_groups(self) -> Any:
         """Return what the optimiser factory is called with: parameters or parameter groups.
@@ -168,6 +179,24 @@ class ImageClassifier(LightningModule, ABC):
         Override to give parts of the network their own learning rate.
         """
         return self.parameters()
+
+    def check_optimizer(self) -> None:
+        """Build the optimiser and scheduler once, so bad settings fail before the run starts.
+
+        Raises:
+            ConfigurationError: Naming torch's objection (a negative learning rate, a bad
+                momentum, ...) and where to fix it.
+        """
+        try:
+            optimizer = self.optimizer(self.parameter_groups())
+            if self.lr_scheduler is not None:
+                self.lr_scheduler(optimizer)
+        except (ValueError, TypeError) as error:
+            raise ConfigurationError(
+                f"The optimiser or lr_scheduler settings are invalid ({error}). Fix "
+                "model.init_args.optimizer / lr_scheduler, e.g. "
+                "--model.init_args.optimizer.init_args.lr 0.001."
+            ) from None
 
     def configure_optimizers(self) -> Any:
         """Build the optimiser (and scheduler) from the injected factories."""

@@ -88,21 +88,21 @@ class HQNNParallel(ImageClassifier):
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
-        if n_qubits < 1 or n_features < 1 or n_features % n_qubits:
-            suggestions = (
-                sorted(
-                    {
-                        max(n_qubits, n_features // n_qubits * n_qubits),
-                        (n_features // n_qubits + 1) * n_qubits,
-                    }
+        for name, value in (("n_qubits", n_qubits), ("n_features", n_features)):
+            if value < 1:
+                raise ConfigurationError(
+                    f"{name} must be a positive integer, got {value}: HQNN-Parallel splits "
+                    "n_features dense features into n_features / n_qubits circuits (the paper "
+                    "uses n_features 20, n_qubits 5)."
                 )
-                if n_qubits > 0
-                else []
-            )
+        if n_features % n_qubits:
+            below = max(n_qubits, n_features // n_qubits * n_qubits)
+            nearby = sorted({below, (n_features // n_qubits + 1) * n_qubits})
+            divisors = [q for q in range(1, n_features + 1) if n_features % q == 0]
             raise ConfigurationError(
-                f"n_features ({n_features}) must be a positive multiple of n_qubits ({n_qubits}): "
-                f"the dense features are split into n_features / n_qubits parallel circuits. "
-                f"Try n_features in {suggestions} or an n_qubits that divides {n_features}."
+                f"n_features ({n_features}) must be a multiple of n_qubits ({n_qubits}): the "
+                "dense features are split into n_features / n_qubits parallel circuits. Try "
+                f"n_features {' or '.join(map(str, nearby))}, or n_qubits in {divisors}."
             )
         self.conv_channels = tuple(conv_channels)
         self.n_features = n_features

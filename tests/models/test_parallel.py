@@ -27,8 +27,15 @@ def test_forward_shapes_with_three_blocks(model_class: type) -> None:
 
 
 def test_n_features_must_be_a_multiple_of_n_qubits() -> None:
-    with pytest.raises(ConfigurationError, match=r"n_features \(21\).*n_qubits \(5\).*\[20, 25\]"):
+    with pytest.raises(ConfigurationError, match=r"n_features \(21\).*n_qubits \(5\).*20 or 25"):
         HQNNParallel(num_classes=10, in_channels=1, image_size=28, n_features=21)
+
+
+@pytest.mark.parametrize("key", ["n_qubits", "n_features"])
+def test_zero_qubits_or_features_name_a_working_value(key: str) -> None:
+    message = rf"{key} must be a positive integer, got 0.*{key} "
+    with pytest.raises(ConfigurationError, match=message):
+        HQNNParallel(num_classes=10, in_channels=1, image_size=28, **{key: 0})
 
 
 def test_image_too_small_for_the_trunk() -> None:
