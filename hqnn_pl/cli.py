@@ -30,6 +30,7 @@ from hqnn_pl.callbacks import (
 from hqnn_pl.callbacks.save_config import keep_none_kwargs
 from hqnn_pl.callbacks.utils import run_dir
 from hqnn_pl.checkpoint_io import AtomicCheckpointIO
+from hqnn_pl.cli_parser import HQNNArgumentParser
 from hqnn_pl.datamodules import ImageDataModule
 from hqnn_pl.errors import ConfigurationError, NonFiniteLossError
 from hqnn_pl.loggers import fall_back_to_offline_wandb, finish_wandb_runs, logger_configs
@@ -361,6 +362,7 @@ def main(args: list[str] | None = None) -> None:
                 "classifiers and their classical counterparts.",
             },
             auto_configure_optimizers=False,
+            parser_class=HQNNArgumentParser,
             args=args,
             run_locks=run_locks,
         )

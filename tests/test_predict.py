@@ -20,7 +20,8 @@ def test_predictions_hold_true_labels_and_match_test_accuracy(tmp_path: Path) ->
     main(["test", "--config", config, "--ckpt_path", last, everything])
     tested = next(Path("runs/quickstart").glob("version_1/metrics.csv"))
     test_acc = float(next(r["test/acc"] for r in csv.DictReader(tested.open()) if r["test/acc"]))
-    main(["predict", "--config", config, "--ckpt_path", last, "--trainer.enable_progress_bar=false"])
+    quiet = "--trainer.enable_progress_bar=false"
+    main(["predict", "--config", config, "--ckpt_path", last, quiet])
     rows = list(csv.DictReader((RUN / "predictions.csv").open()))
     assert len(rows) == 360  # the digits' test split, all of it
     labels = [int(row["label"]) for row in rows]

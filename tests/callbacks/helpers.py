@@ -270,3 +270,20 @@ class RankStateDump(Callback):
             },
             folder / f"rank{trainer.global_rank}.pt",
         )
+
+
+class PoisonWeights(Callback):
+    """Set every weight to NaN before batch ``batch`` of epoch ``epoch``: a run that diverges."""
+
+    def __init__(self, epoch: int = 1, batch: int = 1) -> None:
+        self.epoch = epoch
+        self.batch = batch
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        del batch
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            with torch.no_grad():
+                for parameter in pl_module.parameters():
+                    parameter.fill_(float("nan"))
