@@ -31,3 +31,15 @@ def test_data_pipeline_benchmark_compares_loader_and_model() -> None:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "images/s" in out and "HQNNParallel training step" in out
+
+
+@pytest.mark.slow
+def test_threads_benchmark_compares_quiet_and_busy() -> None:
+    out = subprocess.run(
+        [
+            sys.executable, str(REPO / "benchmarks" / "threads.py"), "--threads", "1",
+            "--repeats", "1", "--epochs", "1", "--layer_repeats", "3",
+        ],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "torch threads" in out and out.count("busy/quiet") == 2
