@@ -13,6 +13,7 @@ from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
@@ -210,6 +211,9 @@ class HQNNCLI(LightningCLI):
         """
         if rank_zero_only.rank != 0:
             return
+        logger = self.trainer.loggers[0] if self.trainer.loggers else None
+        if isinstance(logger, WandbLogger) and logger.version is None:
+            return  # a new W&B run: its id, and so its folder, is new and unique
         folder = run_dir(self.trainer)
         resumed = self._checkpoint_path is not None and (
             Path(self._checkpoint_path).resolve().parent.parent == folder.resolve()
