@@ -26,7 +26,13 @@ Qubit ordering follows PennyLane: wire 0 is the most significant bit of a basis-
 Everything here works on CPU and CUDA, in float32 (complex64) and float64 (complex128).
 """
 
-from hqnn_pl.quantum.engine.cost import MAX_QUBITS, check_engine_qubits
+from hqnn_pl.quantum.engine.cost import (
+    MAX_QUBITS,
+    METHODS,
+    check_engine_qubits,
+    check_memory,
+    choose_method,
+)
 from hqnn_pl.quantum.engine.dense import (
     build_unitary,
     expvals_z,
@@ -36,6 +42,12 @@ from hqnn_pl.quantum.engine.dense import (
     stacked_real,
 )
 from hqnn_pl.quantum.engine.gates import product_state, rot_matrices
+from hqnn_pl.quantum.engine.gatewise import (
+    GateProgram,
+    layer_matrices,
+    layered_program,
+    run_program,
+)
 from hqnn_pl.quantum.engine.heisenberg import (
     fit_trig_polynomial,
     patch_pauli_expvals,
@@ -59,14 +71,20 @@ from hqnn_pl.quantum.engine.tables import (
 
 __all__ = [
     "MAX_QUBITS",
+    "METHODS",
     "ConstantCache",
+    "GateProgram",
     "basis_bits",
     "build_unitary",
     "check_engine_qubits",
+    "check_memory",
+    "choose_method",
     "compute_dtypes",
     "expvals_z",
     "fit_trig_polynomial",
     "kron_layer",
+    "layer_matrices",
+    "layered_program",
     "patch_pauli_expvals",
     "pauli_basis_change",
     "pauli_transfer_table",
@@ -74,6 +92,7 @@ __all__ = [
     "probabilities",
     "product_state",
     "rot_matrices",
+    "run_program",
     "squared_amplitudes",
     "stacked_real",
     "strongly_entangling_cnots",

@@ -83,12 +83,10 @@ def permutation_from_cnots(n_qubits: int, pairs: Sequence[tuple[int, int]]) -> n
         Integer array ``idx`` of shape ``(2^n,)`` such that ``(P @ A) == A[idx]`` for the
         permutation matrix ``P`` of the whole CNOT sequence and any matrix ``A`` with ``2^n`` rows.
     """
-    bits = basis_bits(n_qubits).copy()
+    image = np.arange(2**n_qubits, dtype=np.int64)  # bit ops on the index: no (2^n, n) table
     for control, target in pairs:
-        bits[:, target] ^= bits[:, control]
-    weights = 2 ** np.arange(n_qubits - 1, -1, -1)
-    image = bits @ weights  # basis state b is mapped to image[b]
-    return np.argsort(image)
+        image ^= ((image >> (n_qubits - 1 - control)) & 1) << (n_qubits - 1 - target)
+    return np.argsort(image)  # basis state b is mapped to image[b]
 
 
 def strongly_entangling_cnots(n_qubits: int, depth: int) -> list[list[tuple[int, int]]]:

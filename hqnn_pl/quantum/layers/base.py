@@ -17,6 +17,7 @@ from hqnn_pl.quantum import circuits, engine
 
 Backend = Literal["torch", "pennylane"]
 Pauli = Literal["X", "Y", "Z"]
+Method = Literal["auto", "dense", "gatewise"]
 
 _BACKENDS = ("torch", "pennylane")
 _PAULIS = ("X", "Y", "Z")
@@ -67,6 +68,8 @@ class _QuantumLayer(nn.Module, abc.ABC):
         diff_method: PennyLane differentiation method (pennylane backend).
         shots: Shots (pennylane backend) or None.
         engine_what: Description of the qubit count for the engine's limit error.
+        method: Execution method of the torch backend (``"auto"`` picks by the cost model).
+        methods: The methods this layer accepts.
     """
 
     def __init__(
@@ -77,9 +80,12 @@ class _QuantumLayer(nn.Module, abc.ABC):
         diff_method: str,
         shots: int | None,
         engine_what: str,
+        method: str = "auto",
+        methods: Sequence[str] = engine.METHODS,
     ) -> None:
         super().__init__()
         _check_choice("backend", backend, _BACKENDS)
+        _check_choice("method", method, methods)
         if backend == "torch":
             engine.check_engine_qubits(n_qubits, engine_what)
             if shots is not None:
@@ -93,7 +99,30 @@ class _QuantumLayer(nn.Module, abc.ABC):
         self.qml_device = device
         self.diff_method = diff_method
         self.shots = shots
+        self.method = method
+        self._engine_what = engine_what
         self._qnode_cache: Any = None
+
+    def _pick_method(self, layers: int, circuits: int, batch: int, x: Tensor) -> str:
+        """The torch method for this call (cost model, or the forced one) after a memory check.
+
+        Args:
+            layers: Layers of single-qubit gates of the circuit.
+            circuits: Circuits run side by side.
+            batch: Samples per circuit.
+            x: A tensor of the call, for its device and (real) dtype.
+
+        Returns:
+            ``"dense"`` or ``"gatewise"``.
+        """
+        real_bytes = x.element_size()
+        method = engine.choose_method(
+            self.method, self.n_qubits, layers, circuits, batch, real_bytes
+        )
+        engine.check_memory(
+            self._engine_what, method, self.n_qubits, layers, circuits, batch, real_bytes, x.device
+        )
+        return method
 
     @abc.abstractmethod
     def _circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -186,6 +215,8 @@ class _QuantumLayer(nn.Module, abc.ABC):
     def extra_repr(self) -> str:
         """Summary shown by ``print(module)``."""
         extra = f"backend={self.backend!r}"
+        if self.backend == "torch":
+            extra += f", method={self.method!r}"
         if self.backend == "pennylane":
             extra += (
                 f", device={self.qml_device!r}, diff_method={self.diff_method!r}, "

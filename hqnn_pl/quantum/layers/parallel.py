@@ -14,6 +14,7 @@ from hqnn_pl.quantum.layers.base import (
     _PAULIS,
     _TWO_PI,
     Backend,
+    Method,
     Pauli,
     _check_choice,
     _check_positive_int,
@@ -41,7 +42,8 @@ class ParallelQuantumLayer(_QuantumLayer):
     ``qml.qnn.TorchLayer``. With the defaults the layer has 180 parameters.
 
     Args:
-        n_qubits: Qubits per circuit (features per chunk). The torch backend supports up to 12.
+        n_qubits: Qubits per circuit (features per chunk); the torch backend takes what memory
+            allows (see ``method``).
         n_circuits: Number of parallel circuits.
         depth: Number of StronglyEntanglingLayers per circuit.
         rotation: Axis of the angle-embedding rotation: ``"X"``, ``"Y"`` or ``"Z"``.
@@ -55,6 +57,10 @@ class ParallelQuantumLayer(_QuantumLayer):
             uses autograd.
         shots: Number of measurement shots for the pennylane backend; None for exact
             expectation values (the only option of the torch backend).
+        method: How the torch backend simulates: ``"dense"`` (the circuit's ``2^n x 2^n``
+            unitary, fastest for few qubits and large batches), ``"gatewise"`` (a state vector
+            gate by gate with an adjoint backward pass: any size memory allows), or ``"auto"``
+            (the faster one by a cost model of qubits, depth and batch).
     """
 
     def __init__(
@@ -68,6 +74,7 @@ class ParallelQuantumLayer(_QuantumLayer):
         device: str = "default.qubit",
         diff_method: str = "backprop",
         shots: int | None = None,
+        method: Method = "auto",
     ) -> None:
         _check_positive_int("n_qubits", n_qubits)
         _check_positive_int("n_circuits", n_circuits)
@@ -81,6 +88,7 @@ class ParallelQuantumLayer(_QuantumLayer):
             diff_method,
             shots,
             f"ParallelQuantumLayer(n_qubits={n_qubits})",
+            method,
         )
         self.n_circuits = n_circuits
         self.depth = depth
@@ -90,14 +98,34 @@ class ParallelQuantumLayer(_QuantumLayer):
         self.out_features = n_circuits * n_qubits
         self.weights = nn.Parameter(torch.empty(n_circuits, depth, n_qubits, 3))
         self.reset_parameters()
-        if backend == "torch":
-            self._tables = engine.ConstantCache(self._make_tables())
-        else:
+        self._dense_tables: engine.ConstantCache | None = None  # built on first dense call
+        self._gate_tables: engine.ConstantCache | None = None
+        if backend == "pennylane":
             self._build_pennylane_qnode()
 
     def reset_parameters(self) -> None:
         """Re-initialise ``weights`` uniformly in ``[0, 2π)``."""
         nn.init.uniform_(self.weights, 0.0, _TWO_PI)
+
+    @property
+    def _n_layers(self) -> int:
+        """Layers of single-qubit gates: the depth, plus one for an X/Y basis change."""
+        return self.depth + (self.observable != "Z")
+
+    def _tables(self, dense: bool) -> engine.ConstantCache:
+        if dense:
+            if self._dense_tables is None:
+                self._dense_tables = engine.ConstantCache(self._make_tables())
+            return self._dense_tables
+        if self._gate_tables is None:
+            perms = list(engine.strongly_entangling_permutations(self.n_qubits, self.depth))
+            if self.observable != "Z":
+                perms.append(None)
+            self._program = engine.layered_program(self.n_qubits, perms)
+            basis = engine.pauli_basis_change(self.observable, 1)
+            phase = np.array([1.0, -1.0j]) if self.rotation == "X" else None
+            self._gate_tables = engine.ConstantCache({"basis": basis, "phase": phase})
+        return self._gate_tables
 
     def _make_tables(self) -> dict[str, np.ndarray | None]:
         n = self.n_qubits
@@ -179,7 +207,8 @@ class ParallelQuantumLayer(_QuantumLayer):
 
     def _forward_torch(self, chunks: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
         """Exact engine: chunks ``(B, C, n)`` -> expectation values ``(B, C, n)``."""
-        tables = self._tables.get(chunks.device, chunks.dtype)
+        method = self._pick_method(self._n_layers, self.n_circuits, chunks.shape[0], chunks)
+        tables = self._tables(method == "dense").get(chunks.device, chunks.dtype)
         mats = engine.rot_matrices(weights, cplx)  # (C, depth, n, 2, 2)
         if tables["phase"] is not None:
             first = mats[:, :1] * tables["phase"]  # scales column 1 of every first-layer gate
@@ -187,7 +216,6 @@ class ParallelQuantumLayer(_QuantumLayer):
         if tables["basis"] is not None:
             basis = tables["basis"].expand(self.n_circuits, 1, self.n_qubits, 2, 2)
             mats = torch.cat([mats, basis], dim=1)
-        unitary = engine.build_unitary(mats, tables["perms"])  # (C, N, N)
         angles = chunks.permute(1, 2, 0)  # (C, n, B): batch last, see engine.product_state
         if self.rotation == "Z":
             # RZ|0> is |0> up to a global phase: the outputs do not depend on the inputs (the
@@ -198,6 +226,11 @@ class ParallelQuantumLayer(_QuantumLayer):
             half = angles / 2
             factors = torch.stack([torch.cos(half), torch.sin(half)], dim=-2)  # (C, n, 2, B)
         states = engine.product_state(factors)  # (C, N, B)
+        if method == "gatewise":
+            matrices = engine.layer_matrices(mats)
+            expvals = engine.run_program(self._program, states, matrices)  # (C, n, B)
+            return expvals.permute(2, 0, 1)
+        unitary = engine.build_unitary(mats, tables["perms"])  # (C, N, N)
         squared = engine.squared_amplitudes(engine.stacked_real(unitary), states)  # (C, 2N, B)
         expvals = engine.expvals_z(squared, tables["signs2_t"])  # (C, n, B)
         return expvals.permute(2, 0, 1)

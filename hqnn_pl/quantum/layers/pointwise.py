@@ -16,6 +16,7 @@ from hqnn_pl.quantum.layers.base import (
     _MEASUREMENTS,
     _TWO_PI,
     Backend,
+    Method,
     _check_choice,
     _check_image,
     _check_positive_int,
@@ -59,7 +60,10 @@ class QuantumPointwiseConv2d(_QuantumLayer):
         shots: Number of measurement shots for the pennylane backend; None for exact
             expectation values (the only option of the torch backend).
         max_qubits: Largest allowed ``n``; a channel count needing more qubits is an error. The
-            torch backend supports at most 12 whatever this says.
+            torch backend also needs the states to fit in memory (see ``method``).
+        method: How the torch backend simulates: ``"dense"`` (the ``2^n x 2^n`` unitary),
+            ``"gatewise"`` (a state vector gate by gate, adjoint backward pass) or ``"auto"``
+            (the faster one by a cost model of qubits, depth and batch).
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class QuantumPointwiseConv2d(_QuantumLayer):
         diff_method: str = "backprop",
         shots: int | None = None,
         max_qubits: int = engine.MAX_QUBITS,
+        method: Method = "auto",
     ) -> None:
         _check_positive_int("in_channels", in_channels)
         _check_positive_int("depth", depth)
@@ -91,6 +96,7 @@ class QuantumPointwiseConv2d(_QuantumLayer):
             diff_method,
             shots,
             f"QuantumPointwiseConv2d(in_channels={in_channels})",
+            method,
         )
         self.in_channels = in_channels
         self.depth = depth
@@ -98,16 +104,15 @@ class QuantumPointwiseConv2d(_QuantumLayer):
         self.out_channels = n_qubits if measurement == "expval" else 2**n_qubits
         self.weights = nn.Parameter(torch.empty(depth, n_qubits, 3))
         self.reset_parameters()
-        signs = engine.z_sign_table(n_qubits)
         first = np.zeros(2**n_qubits)
         first[0] = 1.0
-        self._tables = engine.ConstantCache(
-            {
-                "perms": engine.strongly_entangling_permutations(n_qubits, depth),
-                "signs2_t": np.concatenate([signs, signs]).T,
-                "first": first,
-            }
-        )
+        perms = engine.strongly_entangling_permutations(n_qubits, depth)
+        self._program = engine.layered_program(n_qubits, list(perms))
+        signs2_t = None  # the dense path's table; no dense unitary fits in memory beyond 14
+        if n_qubits <= 14:
+            signs = engine.z_sign_table(n_qubits)
+            signs2_t = np.concatenate([signs, signs]).T
+        self._tables = engine.ConstantCache({"perms": perms, "signs2_t": signs2_t, "first": first})
         if backend == "pennylane":
             self._build_pennylane_qnode()
 
@@ -170,7 +175,14 @@ class QuantumPointwiseConv2d(_QuantumLayer):
         inv_norm = torch.rsqrt(torch.where(is_zero, torch.ones_like(sq_norm), sq_norm))
         states = F.pad(vectors * inv_norm, (0, 0, 0, n_states - channels))  # (N, P)
         states = torch.where(is_zero, tables["first"][:, None], states)
-        unitary = engine.build_unitary(engine.rot_matrices(weights, cplx), tables["perms"])
+        mats = engine.rot_matrices(weights, cplx)
+        if self._pick_method(self.depth, 1, states.shape[1], states) == "gatewise":
+            matrices = engine.layer_matrices(mats[None])
+            probs = self.measurement == "probs"
+            out = engine.run_program(self._program, states[None], matrices, probs)[0]
+            out = out.reshape(self.out_channels, batch, height, width).transpose(0, 1)
+            return out.contiguous().to(_output_dtype(x.dtype, real))
+        unitary = engine.build_unitary(mats, tables["perms"])
         squared = engine.squared_amplitudes(engine.stacked_real(unitary), states)  # (2N, P)
         if self.measurement == "probs":
             out = engine.probabilities(squared)  # (N, P)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import pennylane as qml
 import torch
 from torch import Tensor, nn
 
@@ -55,6 +56,46 @@ def _trainable_quanv_tables() -> dict[str, np.ndarray]:
     }
 
 
+QuanvMethod = Literal["auto", "heisenberg", "dense", "gatewise"]
+_QUANV_METHODS = ("auto", "heisenberg", "dense", "gatewise")
+
+
+def _random_layers_program(angles: np.ndarray, seed: int) -> tuple[engine.GateProgram, np.ndarray]:
+    """``qml.RandomLayers`` as a gate-wise program: rotations, and CNOT runs as permutations.
+
+    Args:
+        angles: RandomLayers angles of shape ``(n_random_layers, n)``.
+        seed: Seed of RandomLayers' gate structure.
+
+    Returns:
+        The program and its gate matrices, complex of shape ``(G, 2, 2)``.
+    """
+    n_qubits = angles.shape[-1]
+    ops: list[tuple[Any, ...]] = []
+    perms: list[np.ndarray] = []
+    matrices: list[np.ndarray] = []
+    pending: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        if pending:
+            ops.append(("perm", len(perms)))
+            perms.append(engine.permutation_from_cnots(n_qubits, pending))
+            pending.clear()
+
+    layers = qml.RandomLayers(angles, wires=range(n_qubits), seed=seed)
+    for op in layers.decomposition():
+        wires = [int(w) for w in op.wires]
+        if op.name == "CNOT":
+            pending.append((wires[0], wires[1]))
+            continue
+        flush()
+        ops.append(("gate", wires[0], 1, len(matrices)))
+        matrices.append(np.asarray(qml.matrix(op), dtype=np.complex128))
+    flush()
+    program = engine.GateProgram(n_qubits, tuple(ops), tuple(perms))
+    return program, np.stack(matrices) if matrices else np.zeros((0, 2, 2), np.complex128)
+
+
 class Quanv2d(_QuantumLayer):
     """Quanvolution: a small quantum circuit applied to every ``k x k`` patch of every channel.
 
@@ -96,6 +137,11 @@ class Quanv2d(_QuantumLayer):
             differentiates exactly (autograd, and the parameter-shift rule for ``weights``).
         shots: Number of measurement shots for the pennylane backend; None for exact
             expectation values (the only option of the torch backend).
+        method: How the torch backend simulates: ``"heisenberg"`` (Pauli strings, up to 4
+            qubits; the only method of the trainable block), ``"dense"`` (the ``2^n x 2^n``
+            unitary, computed once), ``"gatewise"`` (a state vector gate by gate: e.g. 16
+            qubits for ``kernel_size=4``) or ``"auto"`` (Heisenberg up to 4 qubits, then the
+            cheaper of the other two).
     """
 
     def __init__(
@@ -109,6 +155,7 @@ class Quanv2d(_QuantumLayer):
         device: str = "default.qubit",
         diff_method: str = "backprop",
         shots: int | None = None,
+        method: QuanvMethod = "auto",
     ) -> None:
         _check_positive_int("kernel_size", kernel_size)
         _check_positive_int("stride", stride)
@@ -127,12 +174,27 @@ class Quanv2d(_QuantumLayer):
             diff_method,
             shots,
             f"Quanv2d(kernel_size={kernel_size}) (k*k qubits)",
+            method,
+            _QUANV_METHODS,
         )
+        if trainable and method in ("dense", "gatewise"):
+            raise ConfigurationError(
+                f"Quanv2d(trainable=True) cannot run with method={method!r}: its block runs in "
+                "the Heisenberg picture (exact weight gradients by parameter shift). Use "
+                "method='heisenberg' or 'auto'."
+            )
+        if method == "heisenberg" and n_qubits > _PAULI_QUBITS:
+            raise ConfigurationError(
+                f"Quanv2d(kernel_size={kernel_size}) cannot run with method='heisenberg': it "
+                f"holds 3^n Pauli strings, for up to {_PAULI_QUBITS} qubits (kernel_size=2); "
+                f"got {n_qubits}. Use method='auto', 'dense' or 'gatewise'."
+            )
         self.kernel_size = kernel_size
         self.stride = stride
         self.trainable = trainable
         self.n_random_layers = n_random_layers
         self.seed = seed
+        self._resolved = self._static_method()
         self._tables = engine.ConstantCache({})
         if trainable:
             self.weights = nn.Parameter(torch.empty(4))
@@ -164,8 +226,11 @@ class Quanv2d(_QuantumLayer):
         """
         buffer = self.random_weights
         angles = buffer.detach().to("cpu", torch.float64).numpy()
-        unitary = circuits.random_layers_unitary(angles, self.seed)
-        if self.n_qubits <= _PAULI_QUBITS:
+        if self._resolved == "gatewise":
+            self._program, gate_mats = _random_layers_program(angles, self.seed)
+            self._tables.update(gate_mats=gate_mats)
+        elif self._resolved == "heisenberg":
+            unitary = circuits.random_layers_unitary(angles, self.seed)
             transfer = engine.z_transfer(unitary)  # (n, 3^n)
             strings = np.flatnonzero(np.abs(transfer).max(axis=0) > _NEGLIGIBLE)
             self._tables.update(
@@ -173,6 +238,7 @@ class Quanv2d(_QuantumLayer):
                 transfer=transfer[:, strings],
             )
         else:
+            unitary = circuits.random_layers_unitary(angles, self.seed)
             signs = engine.z_sign_table(self.n_qubits)
             self._tables.update(
                 stacked=np.concatenate([unitary.real, unitary.imag]),
@@ -235,14 +301,40 @@ class Quanv2d(_QuantumLayer):
             transfer = tables["transfer"]
         return engine.patch_pauli_expvals(patches, tables["string_rows"], transfer)
 
+    def _static_method(self) -> str:
+        """The method of the torch backend: fixed at construction, all linear in the batch."""
+        if self.method != "auto":
+            return self.method
+        if self.trainable or self.n_qubits <= _PAULI_QUBITS:
+            return "heisenberg"
+        # Dense: one (2N x N) matmul per patch; gate-wise: a pass over the state per gate.
+        n_ops = 3 * self.n_random_layers * self.n_qubits  # gates and CNOT runs, an upper bound
+        return "dense" if 4**self.n_qubits <= 4 * 2**self.n_qubits * n_ops else "gatewise"
+
     def _forward_amplitudes(self, patches: Tensor, tables: dict[str, Tensor | None]) -> Tensor:
-        """State-vector path (random circuits on more than 4 qubits), shapes as above."""
+        """State-vector paths (dense or gate-wise), shapes as in :meth:`_forward_heisenberg`."""
         groups, out_h, out_w = patches.shape[:3]
-        pixels = patches.permute(3, 4, 0, 1, 2).reshape(self.n_qubits, groups * out_h * out_w)
+        n_patches = groups * out_h * out_w
+        engine.check_memory(
+            self._engine_what,
+            self._resolved,
+            self.n_qubits,
+            self.n_random_layers,
+            1,
+            n_patches,
+            patches.element_size(),
+            patches.device,
+        )
+        pixels = patches.permute(3, 4, 0, 1, 2).reshape(self.n_qubits, n_patches)
         half = pixels * (math.pi / 2)  # RY(π x)|0> = cos(π x / 2)|0> + sin(π x / 2)|1>
         states = engine.product_state(torch.stack([torch.cos(half), torch.sin(half)], dim=1))
-        squared = engine.squared_amplitudes(tables["stacked"], states)  # (2N, P)
-        expvals = engine.expvals_z(squared, tables["signs2_t"])  # (n, P)
+        if self._resolved == "gatewise":
+            gate_mats = tables["gate_mats"]
+            matrices = [gate_mats[i : i + 1] for i in range(len(gate_mats))]
+            expvals = engine.run_program(self._program, states[None], matrices)[0]
+        else:
+            squared = engine.squared_amplitudes(tables["stacked"], states)  # (2N, P)
+            expvals = engine.expvals_z(squared, tables["signs2_t"])  # (n, P)
         return expvals.view(self.n_qubits, groups, out_h, out_w).transpose(0, 1)
 
     @_exact_precision
@@ -272,7 +364,7 @@ class Quanv2d(_QuantumLayer):
                 if self._random_key != (id(buffer), buffer.data_ptr(), buffer._version):
                     self._refresh_random_tables()
             tables = self._tables.get(x.device, real)
-            if self.n_qubits <= _PAULI_QUBITS:
+            if self._resolved == "heisenberg":
                 expvals = self._forward_heisenberg(patches, tables)  # (B * C, kk, H', W')
             else:
                 expvals = self._forward_amplitudes(patches, tables)
