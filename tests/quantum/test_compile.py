@@ -15,6 +15,11 @@ from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2
 
 LAYERS = {
     "parallel": (lambda: ParallelQuantumLayer(3, 2, 2), (4, 6)),
+    "parallel-gatewise": (lambda: ParallelQuantumLayer(3, 2, 2, method="gatewise"), (4, 6)),
+    "pointwise-gatewise": (
+        lambda: QuantumPointwiseConv2d(5, 2, "probs", method="gatewise"),
+        (2, 5, 3, 3),
+    ),
     "pointwise": (lambda: QuantumPointwiseConv2d(5, depth=2), (2, 5, 3, 3)),
     "quanv": (lambda: Quanv2d(), (2, 2, 6, 6)),
     "quanv-random": (lambda: Quanv2d(trainable=False), (2, 1, 4, 4)),
