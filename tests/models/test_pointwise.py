@@ -31,7 +31,7 @@ def test_backends_agree() -> None:
 
 def test_channel_count_beyond_the_qubit_limit() -> None:
     with pytest.raises(ConfigurationError, match="qubits"):
-        QPCNN(10, 1, 28, stem_channels=2**20)
+        QPCNN(10, 1, 28, stem_channels=2**25)  # 25 qubits: past the engine's MAX_QUBITS
 
 
 def test_image_too_small() -> None:

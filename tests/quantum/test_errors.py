@@ -7,31 +7,52 @@ from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum import MAX_QUBITS, ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
 
 
-def test_limit_is_twelve_qubits() -> None:
-    assert MAX_QUBITS == 12
-    ParallelQuantumLayer(n_qubits=12, n_circuits=1, depth=1)  # the largest allowed
-
-
-def test_too_many_qubits_for_the_torch_engine() -> None:
+def test_structural_limit_of_the_engine() -> None:
+    assert MAX_QUBITS == 24
+    ParallelQuantumLayer(n_qubits=16, n_circuits=1, depth=1)  # past the old fixed cap of 12
     with pytest.raises(
         ConfigurationError,
-        match=r"n_qubits=13\) needs 13 qubits.*at most 12.*"
+        match=r"n_qubits=25\) needs 25 qubits.*at most 24.*"
         r'backend="pennylane"',
     ):
-        ParallelQuantumLayer(n_qubits=13)
-    with pytest.raises(ConfigurationError, match=r"kernel_size=4\).*16 qubits.*at most 12"):
-        Quanv2d(kernel_size=4, trainable=False)
+        ParallelQuantumLayer(n_qubits=25)
+
+
+def test_state_that_does_not_fit_in_memory_names_the_estimate_and_the_fix() -> None:
+    layer = ParallelQuantumLayer(n_qubits=22, n_circuits=1, depth=1)
+    x = torch.zeros(4096, 22)  # 6 states of 2^22 x 4096 complex64: about 768 GiB
+    with pytest.raises(
+        ConfigurationError,
+        match=r"n_qubits=22\): method='gatewise' at 22 qubits x 1 circuit\(s\) x batch 4096 "
+        r"needs about 768\.0 GiB, but .* GiB is available on cpu; use a batch of at most \d+, "
+        r"or at most \d+ qubits at this batch",
+    ):
+        layer(x)
+    dense = ParallelQuantumLayer(n_qubits=16, n_circuits=1, depth=1, method="dense")
+    with pytest.raises(ConfigurationError, match=r"method='dense'.*method=\"gatewise\""):
+        dense(torch.zeros(2, 16))
+    with pytest.raises(ConfigurationError, match=r"kernel_size=4\).*method='gatewise'.*batch"):
+        Quanv2d(kernel_size=4, stride=1, trainable=False)(torch.zeros(64, 1, 28, 28))
+
+
+def test_forced_method_that_cannot_run_the_circuit() -> None:
+    with pytest.raises(ConfigurationError, match=r"trainable=True\) cannot run with method="):
+        Quanv2d(method="gatewise")
+    with pytest.raises(ConfigurationError, match=r"kernel_size=3\) cannot run with method='heis"):
+        Quanv2d(3, trainable=False, method="heisenberg")
+    with pytest.raises(ConfigurationError, match=r"Unknown method 'sparse'; valid choices"):
+        ParallelQuantumLayer(method="sparse")
 
 
 def test_channel_count_needing_too_many_qubits() -> None:
     with pytest.raises(
         ConfigurationError, match=r"in_channels=5000 needs 13 qubits.*max_qubits=12"
     ):
-        QuantumPointwiseConv2d(5000)
+        QuantumPointwiseConv2d(5000, max_qubits=12)
     with pytest.raises(ConfigurationError, match=r"in_channels=5 needs 3 qubits.*max_qubits=2"):
         QuantumPointwiseConv2d(5, max_qubits=2)
-    with pytest.raises(ConfigurationError, match=r"in_channels=5000\) needs 13 qubits.*at most 12"):
-        QuantumPointwiseConv2d(5000, max_qubits=13)
+    with pytest.raises(ConfigurationError, match=r"in_channels=33554432\) needs 25 qubits"):
+        QuantumPointwiseConv2d(2**25, max_qubits=30)
 
 
 def test_wrong_trailing_size() -> None:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from hqnn_pl.quantum import Quanv2d, circuits
-from hqnn_pl.quantum.layers import _trainable_quanv_tables
+from hqnn_pl.quantum.layers.quanv import _trainable_quanv_tables
 from tests.quantum.oracle import assert_close, quanv_oracle, value_and_grads
 
 

@@ -1,0 +1,236 @@
+"""HQNN-Parallel's quantum layer: parallel angle-embedded strongly entangling circuits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from hqnn_pl.quantum import circuits, engine
+from hqnn_pl.quantum.layers.base import (
+    _PAULIS,
+    _TWO_PI,
+    Backend,
+    Method,
+    Pauli,
+    _check_choice,
+    _check_positive_int,
+    _exact_precision,
+    _output_dtype,
+    _QuantumLayer,
+)
+
+__all__ = ["ParallelQuantumLayer"]
+
+
+class ParallelQuantumLayer(_QuantumLayer):
+    """The quantum part of HQNN-Parallel: parallel angle-embedded strongly entangling circuits.
+
+    Senokosov et al., "Quantum machine learning for image classification", Mach. Learn.: Sci.
+    Technol. 5 015040 (2024). The input ``(..., n_circuits * n_qubits)`` is split into
+    ``n_circuits`` chunks of ``n_qubits`` features (chunk ``k`` is features
+    ``[k * n_qubits, (k + 1) * n_qubits)``). Chunk ``k`` is angle-embedded (``rotation``) into
+    ``|0...0>`` of its own circuit, followed by ``depth`` StronglyEntanglingLayers with that
+    circuit's weights; the expectation of ``observable`` on every qubit is read out. Outputs are
+    concatenated in the same order, giving ``(..., n_circuits * n_qubits)``.
+
+    The single parameter ``weights`` has shape ``(n_circuits, depth, n_qubits, 3)`` (PennyLane's
+    StronglyEntanglingLayers layout per circuit) and is initialised uniformly in ``[0, 2π)`` like
+    ``qml.qnn.TorchLayer``. With the defaults the layer has 180 parameters.
+
+    Args:
+        n_qubits: Qubits per circuit (features per chunk); the torch backend takes what memory
+            allows (see ``method``).
+        n_circuits: Number of parallel circuits.
+        depth: Number of StronglyEntanglingLayers per circuit.
+        rotation: Axis of the angle-embedding rotation: ``"X"``, ``"Y"`` or ``"Z"``.
+        observable: Pauli measured on every qubit: ``"X"``, ``"Y"`` or ``"Z"``.
+        backend: ``"torch"`` (exact batched simulation in PyTorch, fast, CPU/CUDA) or
+            ``"pennylane"`` (a QNode on ``device``: other simulators, shots, hardware).
+        device: PennyLane device name for the pennylane backend, e.g. ``"default.qubit"`` or
+            ``"lightning.qubit"``; ignored by the torch backend.
+        diff_method: QNode differentiation method for the pennylane backend (``"backprop"``,
+            ``"adjoint"``, ``"parameter-shift"``, ``"best"``, ...); the torch backend always
+            uses autograd.
+        shots: Number of measurement shots for the pennylane backend; None for exact
+            expectation values (the only option of the torch backend).
+        method: How the torch backend simulates: ``"dense"`` (the circuit's ``2^n x 2^n``
+            unitary, fastest for few qubits and large batches), ``"gatewise"`` (a state vector
+            gate by gate with an adjoint backward pass: any size memory allows), or ``"auto"``
+            (the faster one by a cost model of qubits, depth and batch).
+    """
+
+    def __init__(
+        self,
+        n_qubits: int = 5,
+        n_circuits: int = 4,
+        depth: int = 3,
+        rotation: Pauli = "X",
+        observable: Pauli = "Y",
+        backend: Backend = "torch",
+        device: str = "default.qubit",
+        diff_method: str = "backprop",
+        shots: int | None = None,
+        method: Method = "auto",
+    ) -> None:
+        _check_positive_int("n_qubits", n_qubits)
+        _check_positive_int("n_circuits", n_circuits)
+        _check_positive_int("depth", depth)
+        _check_choice("rotation", rotation, _PAULIS)
+        _check_choice("observable", observable, _PAULIS)
+        super().__init__(
+            n_qubits,
+            backend,
+            device,
+            diff_method,
+            shots,
+            f"ParallelQuantumLayer(n_qubits={n_qubits})",
+            method,
+        )
+        self.n_circuits = n_circuits
+        self.depth = depth
+        self.rotation = rotation
+        self.observable = observable
+        self.in_features = n_circuits * n_qubits
+        self.out_features = n_circuits * n_qubits
+        self.weights = nn.Parameter(torch.empty(n_circuits, depth, n_qubits, 3))
+        self.reset_parameters()
+        self._dense_tables: engine.ConstantCache | None = None  # built on first dense call
+        self._gate_tables: engine.ConstantCache | None = None
+        if backend == "pennylane":
+            self._build_pennylane_qnode()
+
+    def reset_parameters(self) -> None:
+        """Re-initialise ``weights`` uniformly in ``[0, 2π)``."""
+        nn.init.uniform_(self.weights, 0.0, _TWO_PI)
+
+    @property
+    def _n_layers(self) -> int:
+        """Layers of single-qubit gates: the depth, plus one for an X/Y basis change."""
+        return self.depth + (self.observable != "Z")
+
+    def _tables(self, dense: bool) -> engine.ConstantCache:
+        if dense:
+            if self._dense_tables is None:
+                self._dense_tables = engine.ConstantCache(self._make_tables())
+            return self._dense_tables
+        if self._gate_tables is None:
+            perms = list(engine.strongly_entangling_permutations(self.n_qubits, self.depth))
+            if self.observable != "Z":
+                perms.append(None)
+            self._program = engine.layered_program(self.n_qubits, perms)
+            basis = engine.pauli_basis_change(self.observable, 1)
+            phase = np.array([1.0, -1.0j]) if self.rotation == "X" else None
+            self._gate_tables = engine.ConstantCache({"basis": basis, "phase": phase})
+        return self._gate_tables
+
+    def _make_tables(self) -> dict[str, np.ndarray | None]:
+        n = self.n_qubits
+        perms = engine.strongly_entangling_permutations(n, self.depth)
+        basis = engine.pauli_basis_change(self.observable, 1)
+        if basis is not None:  # measured as one extra layer of single-qubit gates
+            perms = np.concatenate([perms, np.arange(2**n)[None, :]])
+        signs = engine.z_sign_table(n)
+        # RX embedding: per-qubit phase diag(1, -i), folded into the first layer's gates.
+        phase = np.array([1.0, -1.0j]) if self.rotation == "X" else None
+        return {
+            "perms": perms,
+            "basis": basis,
+            "phase": phase,
+            "signs2_t": np.concatenate([signs, signs]).T,
+        }
+
+    def _circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return circuits.parallel_circuit, {"rotation": self.rotation, "observable": self.observable}
+
+    def example_args(self) -> tuple[Tensor, Tensor]:
+        """Example ``(inputs, weights)`` of circuit 0, for drawing and probing.
+
+        Returns:
+            Inputs ``0.1, 0.2, ...`` of shape ``(n_qubits,)`` and circuit 0's current weights
+            ``(depth, n_qubits, 3)``, as detached float64 CPU tensors.
+        """
+        inputs = torch.arange(1, self.n_qubits + 1, dtype=torch.float64) / 10
+        return inputs, self.weights[0].detach().to("cpu", torch.float64)
+
+    def unitary(self, dtype: torch.dtype = torch.float64) -> Tensor:
+        """The trainable blocks ``U(θ)`` of all circuits (without embedding or basis change).
+
+        Args:
+            dtype: Real dtype to compute in (float32 or float64).
+
+        Returns:
+            Complex tensor of shape ``(n_circuits, 2^n, 2^n)``.
+        """
+        real, cplx = engine.compute_dtypes(dtype)
+        perms = torch.from_numpy(engine.strongly_entangling_permutations(self.n_qubits, self.depth))
+        weights = self.weights.to(real)
+        return engine.build_unitary(engine.rot_matrices(weights, cplx), perms.to(weights.device))
+
+    @_exact_precision
+    def forward(self, x: Tensor) -> Tensor:
+        """Run all circuits on their chunks of ``x``.
+
+        Args:
+            x: Tensor of shape ``(..., n_circuits * n_qubits)`` of rotation angles (radians).
+
+        Returns:
+            Tensor of shape ``(..., n_circuits * n_qubits)``: the expectation values, in the
+            dtype of ``x`` (float32 if ``x`` is not floating point).
+        """
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            got = x.shape[-1] if x.ndim else "a 0-d tensor"
+            raise ValueError(
+                f"ParallelQuantumLayer expects inputs of shape (..., {self.in_features}) "
+                f"(n_circuits={self.n_circuits} x n_qubits={self.n_qubits}); got trailing size "
+                f"{got} (input shape {tuple(x.shape)}). Make the preceding layer output "
+                f"{self.in_features} features or change n_circuits / n_qubits."
+            )
+        real, cplx = engine.compute_dtypes(x.dtype)
+        lead = x.shape[:-1]
+        chunks = x.to(real).reshape(-1, self.n_circuits, self.n_qubits)
+        weights = self.weights.to(device=x.device, dtype=real)
+        if self.backend == "pennylane":
+            out = torch.stack(
+                [
+                    self._run_pennylane(chunks[:, c], weights[c], self.n_qubits)
+                    for c in range(self.n_circuits)
+                ],
+                dim=1,
+            )
+        else:
+            out = self._forward_torch(chunks, weights, cplx)
+        return out.reshape(*lead, self.out_features).to(_output_dtype(x.dtype, real))
+
+    def _forward_torch(self, chunks: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
+        """Exact engine: chunks ``(B, C, n)`` -> expectation values ``(B, C, n)``."""
+        method = self._pick_method(self._n_layers, self.n_circuits, chunks.shape[0], chunks)
+        tables = self._tables(method == "dense").get(chunks.device, chunks.dtype)
+        mats = engine.rot_matrices(weights, cplx)  # (C, depth, n, 2, 2)
+        if tables["phase"] is not None:
+            first = mats[:, :1] * tables["phase"]  # scales column 1 of every first-layer gate
+            mats = torch.cat([first, mats[:, 1:]], dim=1)
+        if tables["basis"] is not None:
+            basis = tables["basis"].expand(self.n_circuits, 1, self.n_qubits, 2, 2)
+            mats = torch.cat([mats, basis], dim=1)
+        angles = chunks.permute(1, 2, 0)  # (C, n, B): batch last, see engine.product_state
+        if self.rotation == "Z":
+            # RZ|0> is |0> up to a global phase: the outputs do not depend on the inputs (the
+            # zero-times-input terms keep them in the autograd graph with zero gradient).
+            zeros = angles * 0
+            factors = torch.stack([zeros + 1, zeros], dim=-2)
+        else:
+            half = angles / 2
+            factors = torch.stack([torch.cos(half), torch.sin(half)], dim=-2)  # (C, n, 2, B)
+        states = engine.product_state(factors)  # (C, N, B)
+        if method == "gatewise":
+            matrices = engine.layer_matrices(mats)
+            expvals = engine.run_program(self._program, states, matrices)  # (C, n, B)
+            return expvals.permute(2, 0, 1)
+        unitary = engine.build_unitary(mats, tables["perms"])  # (C, N, N)
+        squared = engine.squared_amplitudes(engine.stacked_real(unitary), states)  # (C, 2N, B)
+        expvals = engine.expvals_z(squared, tables["signs2_t"])  # (C, n, B)
+        return expvals.permute(2, 0, 1)
