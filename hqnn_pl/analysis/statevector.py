@@ -53,8 +53,42 @@ def _gates(op: qml.operation.Operator) -> list[qml.operation.Operator]:
     return [gate for sub in op.decomposition() for gate in _gates(sub)]
 
 
+def _apply_general(state: Tensor, matrix: Tensor, wires: list[int]) -> Tensor:
+    k = len(wires)
+    axes = [w + 1 for w in wires]
+    moved = state.movedim(axes, list(range(state.ndim - k, state.ndim)))
+    shape = moved.shape
+    flat = moved.reshape(shape[0], -1, 2**k)
+    out = flat @ matrix.transpose(-1, -2)
+    return out.reshape(shape).movedim(list(range(state.ndim - k, state.ndim)), axes)
+
+
+def _apply_single(state: Tensor, matrix: Tensor, wire: int) -> Tensor:
+    """One-qubit gate as elementwise products: no copies to move axes, no tiny matmuls."""
+    batch, n_qubits = state.shape[0], state.ndim - 1
+    view = state.reshape(batch, 2**wire, 2, 2 ** (n_qubits - wire - 1))
+    low, high = view[:, :, 0], view[:, :, 1]
+    m = matrix.reshape(-1, 4, 1, 1)
+    new_low = m[:, 0] * low + m[:, 1] * high
+    new_high = m[:, 2] * low + m[:, 3] * high
+    return torch.stack([new_low, new_high], dim=2).reshape(state.shape)
+
+
+def _permutation(matrix: Tensor) -> Tensor | None:
+    """The row-gather index of a constant permutation matrix (CNOT, SWAP, X), else None."""
+    if matrix.ndim != 2 or matrix.requires_grad:
+        return None
+    ones = matrix == 1
+    if not bool((ones | (matrix == 0)).all()) or not bool((ones.sum(1) == 1).all()):
+        return None
+    return ones.to(torch.int64).argmax(1)
+
+
 def apply_matrix(state: Tensor, matrix: Tensor, wires: list[int]) -> Tensor:
     """Apply a (batched) gate matrix to a batch of state vectors.
+
+    One-qubit gates are applied as elementwise products, constant permutation gates (CNOT) as
+    one gather, anything else by moving its wires last and one batched matmul.
 
     Args:
         state: Complex tensor of shape ``(B, 2, ..., 2)`` (one axis per wire after the batch).
@@ -64,12 +98,16 @@ def apply_matrix(state: Tensor, matrix: Tensor, wires: list[int]) -> Tensor:
     Returns:
         The new states, same shape as ``state``.
     """
+    if len(wires) == 1:
+        return _apply_single(state, matrix, wires[0])
+    perm = _permutation(matrix)
+    if perm is None:
+        return _apply_general(state, matrix, wires)
     k = len(wires)
     axes = [w + 1 for w in wires]
     moved = state.movedim(axes, list(range(state.ndim - k, state.ndim)))
     shape = moved.shape
-    flat = moved.reshape(shape[0], -1, 2**k)
-    out = flat @ matrix.transpose(-1, -2)
+    out = moved.reshape(shape[0], -1, 2**k).index_select(-1, perm)
     return out.reshape(shape).movedim(list(range(state.ndim - k, state.ndim)), axes)
 
 
@@ -192,7 +230,12 @@ def circuit_states(
 
 
 def circuit_outputs(
-    qfunc: Callable[..., Any], inputs: Tensor, weights: Tensor, n_qubits: int, **kwargs: Any
+    qfunc: Callable[..., Any],
+    inputs: Tensor,
+    weights: Tensor,
+    n_qubits: int,
+    dtype: torch.dtype = torch.complex128,
+    **kwargs: Any,
 ) -> Tensor:
     """Expectation values of a circuit for a batch of ``(inputs, weights)`` pairs.
 
@@ -201,11 +244,12 @@ def circuit_outputs(
         inputs: Tensor ``(B, n_in)``.
         weights: Tensor ``(B, *weight_shape)``.
         n_qubits: Number of wires.
+        dtype: Complex dtype of the simulation (complex64 halves time and memory).
         **kwargs: Static keyword arguments of ``qfunc``.
 
     Returns:
         Real tensor ``(B, n_outputs)``.
     """
     tape = broadcast_tape(qfunc, inputs, weights, **kwargs)
-    state = batched_states(tape, n_qubits, inputs.shape[0])
+    state = batched_states(tape, n_qubits, inputs.shape[0], dtype)
     return torch.stack([expectation(state, m.obs, n_qubits) for m in tape.measurements], dim=-1)
