@@ -22,6 +22,7 @@ from hqnn_pl.callbacks import (
     PredictionWriter,
     RNGStateCheckpoint,
     RunConfigSaver,
+    RunPictures,
 )
 from hqnn_pl.callbacks.utils import run_dir
 from hqnn_pl.datamodules import ImageDataModule
@@ -205,7 +206,9 @@ def _trainer_defaults() -> dict[str, Any]:
     )
     return {
         **TRAINER_DEFAULTS,
-        "callbacks": [last, ExceptionCheckpoint(), RNGStateCheckpoint(), PredictionWriter()],
+        "callbacks": [
+            last, ExceptionCheckpoint(), RNGStateCheckpoint(), PredictionWriter(), RunPictures()
+        ],
     }
 
 

@@ -1,6 +1,6 @@
 """Entangling capability: the Meyer-Wallach measure (Meyer and Wallach 2002; Sim et al. 2019).
 
-``Q(ψ) = 2 (1 - (1/n) Σ_k Tr(ρ_k²))`` with ``ρ_k`` the reduced state of qubit ``k``: 0 for
+``Q(ψ) = 2 (1 - (1/n) Σ_k Tr(rho_k²))`` with ``rho_k`` the reduced state of qubit ``k``: 0 for
 product states, 1 for states like GHZ whose every single-qubit marginal is maximally mixed.
 A circuit's entangling capability is the mean of ``Q`` over states from random weights.
 """

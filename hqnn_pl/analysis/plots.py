@@ -7,12 +7,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from hqnn_pl.analysis.expressibility import ExpressibilityResult  # noqa: E402
-from hqnn_pl.analysis.fourier import FourierResult, coefficient_labels  # noqa: E402
-from hqnn_pl.analysis.gradients import GradientVarianceResult  # noqa: E402
+from hqnn_pl.analysis.expressibility import ExpressibilityResult
+from hqnn_pl.analysis.fourier import FourierResult, coefficient_labels
+from hqnn_pl.analysis.gradients import GradientVarianceResult
 
 __all__ = ["plot_expressibility", "plot_fourier", "plot_gradient_variance"]
 

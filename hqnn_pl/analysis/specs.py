@@ -117,7 +117,9 @@ def _parallel_spec(
     )
 
 
-def _qpcnn_spec(in_channels: int, n_qubits: int, depth: int, weights: Tensor | None = None) -> CircuitSpec:
+def _qpcnn_spec(
+    in_channels: int, n_qubits: int, depth: int, weights: Tensor | None = None
+) -> CircuitSpec:
     shape = (depth, n_qubits, 3)
     if weights is None:
         weights = torch.zeros(0, *shape, dtype=torch.float64)
@@ -126,7 +128,10 @@ def _qpcnn_spec(in_channels: int, n_qubits: int, depth: int, weights: Tensor | N
         return _qpcnn_spec(2**n, n, d)
 
     return CircuitSpec(
-        name=f"qpcnn(in_channels={in_channels}, n_qubits={n_qubits}, depth={depth}, amplitude, <Z>)",
+        name=(
+            f"qpcnn(in_channels={in_channels}, n_qubits={n_qubits}, depth={depth}, "
+            "amplitude embedding, <Z>)"
+        ),
         qfunc=circuits.qpcnn_circuit,
         kwargs={"measurement": "expval"},
         n_qubits=n_qubits,

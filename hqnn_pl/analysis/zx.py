@@ -39,7 +39,14 @@ from hqnn_pl.analysis.specs import CircuitSpec
 from hqnn_pl.analysis.statevector import _STATE_PREPS, _gates
 from hqnn_pl.errors import ConfigurationError
 
-__all__ = ["ZXResult", "draw_reduced", "import_pyzx", "parameter_names", "zx_analysis", "zx_of_tape"]
+__all__ = [
+    "ZXResult",
+    "draw_reduced",
+    "import_pyzx",
+    "parameter_names",
+    "zx_analysis",
+    "zx_of_tape",
+]
 
 _DENOMINATOR = 9973
 """Prime denominator of the generic angles (in units of π): never a Clifford angle."""
@@ -178,7 +185,9 @@ def _reduce(spec: CircuitSpec, ratios: list[Fraction]) -> tuple[Any, Any]:
 def _shape(graph: Any) -> tuple[Any, ...]:
     return (
         tuple(sorted(graph.vertices())),
-        tuple(sorted((graph.edge_s(e), graph.edge_t(e), graph.edge_type(e)) for e in graph.edges())),
+        tuple(
+            sorted((graph.edge_s(e), graph.edge_t(e), graph.edge_type(e)) for e in graph.edges())
+        ),
         tuple(graph.type(v) for v in sorted(graph.vertices())),
     )
 
