@@ -127,7 +127,12 @@ def fourier_coefficients(
     generator = torch.Generator().manual_seed(seed)
     fixed = spec.random_inputs(1, generator)[0]
     random = fourier_of_weights(spec, spec.random_weights(draws, generator), fixed, degree, output)
-    actual = fourier_of_weights(spec, spec.circuit_weights, fixed, degree, output)
+    points = 2 * degree + 1
+    actual = (
+        fourier_of_weights(spec, spec.circuit_weights, fixed, degree, output)
+        if len(spec.circuit_weights)
+        else np.zeros((0, points, points), dtype=np.complex128)
+    )
     flat = random.reshape(draws, -1)
     real_vector = np.concatenate([flat.real, flat.imag], axis=1)
     rank = int(np.linalg.matrix_rank(np.cov(real_vector, rowvar=False), tol=1e-9))

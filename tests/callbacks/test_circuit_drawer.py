@@ -89,6 +89,6 @@ def test_a_failing_drawing_is_a_warning_not_a_failed_run(
         raise RuntimeError("no drawing today")
 
     monkeypatch.setattr(CircuitDrawer, "draw", broken)
-    with pytest.warns(UserWarning, match="could not draw circuit 0 of network.middle.*no drawing today"):
+    with pytest.warns(UserWarning, match="could not draw circuit 0 of network.middle.*no drawing"):
         fit("--trainer.callbacks+=hqnn_pl.callbacks.CircuitDrawer", "--test_after_fit=false")
     assert (tmp_path / "runs/quickstart/version_0/checkpoints/last.ckpt").is_file()
