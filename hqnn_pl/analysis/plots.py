@@ -47,8 +47,8 @@ def plot_fourier(result: FourierResult, path: Path, title: str, dpi: int = 120) 
     figure, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.7 * len(labels)), 5), sharex=True)
     for axis, part, name in ((axes[0], np.real, "real"), (axes[1], np.imag, "imaginary")):
         values = part(random)
-        if np.ptp(values, axis=0).max() > 0:
-            varying = np.ptp(values, axis=0) > 1e-12
+        varying = np.ptp(values, axis=0) > 1e-12  # constant ones (e.g. Im c(0,0) = 0) as dots
+        if varying.any():
             parts = axis.violinplot(
                 [values[:, i] for i in positions[varying]], positions=positions[varying],
                 showextrema=False, widths=0.8,

@@ -13,7 +13,7 @@ from hqnn_pl.analysis.gradients import gradient_variance_scan
 from hqnn_pl.analysis.specs import CircuitSpec, circuit_spec
 from hqnn_pl.analysis.statevector import circuit_outputs
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d, circuits
+from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
 
 
 def _spec(qfunc, n_qubits, n_inputs, weight_shape, name="test", **kwargs) -> CircuitSpec:
