@@ -20,16 +20,19 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "STATE_PREPARATIONS",
     "apply_matrix",
     "batched_states",
     "broadcast_tape",
     "circuit_outputs",
     "circuit_states",
+    "decompose_gates",
     "expectation",
     "record_tape",
 ]
 
-_STATE_PREPS = ("StatePrep", "AmplitudeEmbedding", "MottonenStatePreparation")
+STATE_PREPARATIONS = ("StatePrep", "AmplitudeEmbedding", "MottonenStatePreparation")
+"""Operations that prepare the initial state from the inputs (amplitude embedding)."""
 
 
 def record_tape(qfunc: Callable[..., Any], *args: Any, **kwargs: Any) -> qml.tape.QuantumScript:
@@ -46,11 +49,11 @@ def record_tape(qfunc: Callable[..., Any], *args: Any, **kwargs: Any) -> qml.tap
     return qml.tape.make_qscript(qfunc)(*args, **kwargs)
 
 
-def _gates(op: qml.operation.Operator) -> list[qml.operation.Operator]:
+def decompose_gates(op: qml.operation.Operator) -> list[qml.operation.Operator]:
     """``op`` itself if it is a gate of at most 2 wires with a matrix, else its decomposition."""
-    if op.name in _STATE_PREPS or (op.has_matrix and len(op.wires) <= 2):
+    if op.name in STATE_PREPARATIONS or (op.has_matrix and len(op.wires) <= 2):
         return [op]
-    return [gate for sub in op.decomposition() for gate in _gates(sub)]
+    return [gate for sub in op.decomposition() for gate in decompose_gates(sub)]
 
 
 def _apply_general(state: Tensor, matrix: Tensor, wires: list[int]) -> Tensor:
@@ -138,9 +141,9 @@ def batched_states(
     Returns:
         Complex tensor of shape ``(batch, 2^n_qubits)``, PennyLane's basis order.
     """
-    gates = [gate for op in tape.operations for gate in _gates(op)]
+    gates = [gate for op in tape.operations for gate in decompose_gates(op)]
     prep = None
-    if gates and gates[0].name in _STATE_PREPS:
+    if gates and gates[0].name in STATE_PREPARATIONS:
         prep, gates = gates[0], gates[1:]
     state = _initial_state(prep, batch, n_qubits, dtype)
     for gate in gates:
@@ -191,7 +194,7 @@ def broadcast_tape(
     """
     try:
         tape = record_tape(qfunc, inputs, weights, **kwargs)
-        return tape.copy(operations=[g for op in tape.operations for g in _gates(op)])
+        return tape.copy(operations=[g for op in tape.operations for g in decompose_gates(op)])
     except ValueError:
         pass
     flat = weights.reshape(weights.shape[0], -1)
@@ -200,7 +203,7 @@ def broadcast_tape(
     )
     tape = record_tape(qfunc, inputs, probe, **kwargs)
     gates = []
-    for gate in (g for op in tape.operations for g in _gates(op)):
+    for gate in (g for op in tape.operations for g in decompose_gates(op)):
         params = list(gate.parameters)
         if len(params) == 1 and torch.as_tensor(params[0]).ndim == 0:
             index = float(params[0]) - _PROBE_OFFSET

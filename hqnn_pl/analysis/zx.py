@@ -36,7 +36,7 @@ import numpy as np
 import pennylane as qml
 
 from hqnn_pl.analysis.specs import CircuitSpec
-from hqnn_pl.analysis.statevector import _STATE_PREPS, _gates
+from hqnn_pl.analysis.statevector import STATE_PREPARATIONS, decompose_gates
 from hqnn_pl.errors import ConfigurationError
 
 __all__ = [
@@ -170,7 +170,8 @@ def zx_of_tape(spec: CircuitSpec, weights: np.ndarray, inputs: np.ndarray) -> An
     """
     import_pyzx()
     tape = qml.tape.make_qscript(spec.qfunc)(inputs, weights, **spec.kwargs)
-    ops = [g for op in tape.operations for g in _gates(op) if g.name not in _STATE_PREPS]
+    gates = (g for op in tape.operations for g in decompose_gates(op))
+    ops = [g for g in gates if g.name not in STATE_PREPARATIONS]
     return qml.transforms.to_zx(qml.tape.QuantumScript(ops, []))
 
 
