@@ -27,6 +27,7 @@ from hqnn_pl.callbacks import (
     PredictionWriter,
     RNGStateCheckpoint,
     RunConfigSaver,
+    RunPictures,
 )
 from hqnn_pl.callbacks.save_config import keep_none_kwargs
 from hqnn_pl.callbacks.utils import run_dir
@@ -337,6 +338,7 @@ def _trainer_defaults() -> dict[str, Any]:
             RNGStateCheckpoint(),
             FiniteLossGuard(),
             PredictionWriter(),
+            RunPictures(),
         ],
     }
 

@@ -39,7 +39,8 @@ def test_offline_run_records_config_counts_circuits_metrics_and_confusion_matrix
     assert "circuits/network.middle" in run.history_keys
     assert "test/confusion_matrix_table" in run.summary
     names = [p.name for p in run.files]
-    assert sum(n.startswith("network.middle_") and n.endswith(".png") for n in names) == 2
+    # every circuit (4) of the layer, at the start and trained
+    assert sum(n.startswith("network.middle_") and n.endswith(".png") for n in names) == 8
     assert any(n.startswith("confusion_matrix_table") for n in names)
     # the run folder is the W&B run's own: config, counts, circuits and checkpoints
     folder = wandb_offline / "runs/hqnn-pl" / run.run_id

@@ -2,6 +2,9 @@
 
 * :class:`ParameterCount`: exact parameter counts (quantum / classical, per block).
 * :class:`CircuitDrawer`: text and PNG drawings (and OpenQASM) of every circuit.
+* :class:`GradientMonitor`: mean, variance and norm of the circuit-weight gradients per epoch.
+* :class:`RunPictures`: ``curves.png`` every epoch, ``confusion_matrix.{png,csv}`` after test;
+  the CLI adds it to every run.
 * :class:`WandbExtras`: test confusion matrix and ``wandb.watch`` for W&B runs.
 * :class:`PredictionWriter`: ``hqnn-pl predict``'s classes and probabilities as CSV; the CLI
   adds it to every run.
@@ -15,9 +18,11 @@
 from hqnn_pl.callbacks.circuit_drawer import CircuitDrawer
 from hqnn_pl.callbacks.exception_checkpoint import ExceptionCheckpoint
 from hqnn_pl.callbacks.finite_loss import FiniteLossGuard
+from hqnn_pl.callbacks.gradient_monitor import GradientMonitor
 from hqnn_pl.callbacks.parameter_count import ParameterCount
 from hqnn_pl.callbacks.prediction_writer import PredictionWriter
 from hqnn_pl.callbacks.rng_state import RNGStateCheckpoint
+from hqnn_pl.callbacks.run_pictures import RunPictures
 from hqnn_pl.callbacks.save_config import RunConfigSaver
 from hqnn_pl.callbacks.wandb_extras import WandbExtras
 
@@ -25,9 +30,11 @@ __all__ = [
     "CircuitDrawer",
     "ExceptionCheckpoint",
     "FiniteLossGuard",
+    "GradientMonitor",
     "ParameterCount",
     "PredictionWriter",
     "RNGStateCheckpoint",
     "RunConfigSaver",
+    "RunPictures",
     "WandbExtras",
 ]

@@ -22,19 +22,20 @@ def test_fit_draws_start_and_trained_circuits_and_exports_qasm(tmp_path: Path) -
     folder = tmp_path / "runs/quickstart/version_0/circuits"
     names = sorted(p.name for p in folder.iterdir())
     assert names == [
-        "network.middle.start.png",
-        "network.middle.start.txt",
-        "network.middle.trained.png",
-        "network.middle.trained.qasm",
-        "network.middle.trained.txt",
+        f"network.middle.circuit{c}.example_inputs.{end}"
+        for c in range(4)
+        for end in ("start.png", "start.txt", "trained.png", "trained.qasm", "trained.txt")
     ]
-    start = (folder / "network.middle.start.txt").read_text()
-    trained = (folder / "network.middle.trained.txt").read_text()
+    start = (folder / "network.middle.circuit0.example_inputs.start.txt").read_text()
+    trained = (folder / "network.middle.circuit0.example_inputs.trained.txt").read_text()
+    other = (folder / "network.middle.circuit3.example_inputs.start.txt").read_text()
+    assert "placeholder example inputs" in start and "circuit 0 of 4" in start
+    assert other.splitlines()[1:] != start.splitlines()[1:]  # each circuit has its own weights
     assert "RX(0.10)" in start and "Rot(" in start and "<Y>" in start  # device-level gates
     assert start != trained  # the trained weights are drawn
     for png in folder.glob("*.png"):
         assert png.read_bytes()[:8] == PNG_MAGIC
-    qasm = (folder / "network.middle.trained.qasm").read_text()
+    qasm = (folder / "network.middle.circuit1.example_inputs.trained.qasm").read_text()
     assert qasm.startswith("OPENQASM 2.0") and "qreg q[5]" in qasm
     assert plt.get_fignums() == []  # every figure was closed
 
@@ -71,7 +72,8 @@ def test_pennylane_backend_run_draws_its_circuits(tmp_path: Path) -> None:
         "--trainer.callbacks+=hqnn_pl.callbacks.CircuitDrawer",
     )
     folder = tmp_path / "runs/quickstart/version_0/circuits"
-    assert (folder / "network.middle.trained.png").read_bytes()[:8] == PNG_MAGIC
+    png = folder / "network.middle.circuit0.example_inputs.trained.png"
+    assert png.read_bytes()[:8] == PNG_MAGIC
 
 
 def test_only_quantum_layers_are_found() -> None:
@@ -87,6 +89,6 @@ def test_a_failing_drawing_is_a_warning_not_a_failed_run(
         raise RuntimeError("no drawing today")
 
     monkeypatch.setattr(CircuitDrawer, "draw", broken)
-    with pytest.warns(UserWarning, match="could not draw network.middle.*no drawing today"):
+    with pytest.warns(UserWarning, match="could not draw circuit 0 of network.middle.*no drawing"):
         fit("--trainer.callbacks+=hqnn_pl.callbacks.CircuitDrawer", "--test_after_fit=false")
     assert (tmp_path / "runs/quickstart/version_0/checkpoints/last.ckpt").is_file()

@@ -1,0 +1,239 @@
+"""``hqnn-pl-diagnose``: look inside every quantum layer of a model.
+
+    hqnn-pl-diagnose --config configs/mnist/hqnn_parallel.yaml --out diagnostics/
+    hqnn-pl-diagnose --config runs/<name>/version_<n>/config.yaml --ckpt_path <ckpt> --out DIR
+
+The model is built from the config's ``model`` and ``data`` sections exactly as ``hqnn-pl``
+builds it (the datamodule's classes, channels and image size linked in; no data is read), with
+the config's ``seed_everything`` for its initial weights, or the checkpoint's trained weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from lightning.pytorch import seed_everything
+from lightning.pytorch.cli import LightningArgumentParser
+from torch import nn
+
+import hqnn_pl.datamodules
+import hqnn_pl.models  # noqa: F401  (registers the models for short class names)
+from hqnn_pl.analysis.report import MEASURES, DiagnoseSettings, diagnose_model
+from hqnn_pl.errors import ConfigurationError
+
+__all__ = ["build_model", "main"]
+
+_LINKED = ("num_classes", "in_channels", "image_size")
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_model(configs: list[Path]) -> tuple[nn.Module, int]:
+    """Instantiate the model of ``hqnn-pl`` configs (their ``model`` and ``data`` sections).
+
+    Args:
+        configs: One or more YAML files, later ones overriding earlier ones.
+
+    Returns:
+        The model and the seed its weights were drawn with.
+
+    Raises:
+        ConfigurationError: For a missing file or a config without ``model`` and ``data``.
+    """
+    from hqnn_pl.datamodules import ImageDataModule
+    from hqnn_pl.models import ImageClassifier
+
+    merged: dict[str, Any] = {}
+    for path in configs:
+        if not path.is_file():
+            raise ConfigurationError(f"--config {path}: no such file.")
+        merged = _merge(merged, yaml.safe_load(path.read_text()) or {})
+    missing = [key for key in ("model", "data") if key not in merged]
+    if missing:
+        raise ConfigurationError(
+            f"--config {', '.join(map(str, configs))} has no {' or '.join(missing)} section; "
+            "give an hqnn-pl config such as configs/mnist/hqnn_parallel.yaml."
+        )
+    seed = merged.get("seed_everything")
+    seed = 42 if seed is None or seed is True else int(seed)
+    parser = LightningArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(ImageClassifier, "model", required=True)
+    parser.add_subclass_arguments(ImageDataModule, "data", required=True)
+    for attribute in _LINKED:
+        parser.link_arguments(
+            f"data.{attribute}", f"model.init_args.{attribute}", apply_on="instantiate"
+        )
+    try:
+        parsed = parser.parse_object({"model": merged["model"], "data": merged["data"]})
+        seed_everything(seed, verbose=False)
+        instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
+        instances = instantiate(parsed)
+    except ConfigurationError:
+        raise
+    except Exception as error:
+        cause = error
+        while cause.__cause__ is not None or cause.__context__ is not None:
+            if isinstance(cause, ConfigurationError):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise ConfigurationError(
+            f"--config {configs[-1]}: {_first_reason(str(error))} (hqnn-pl-diagnose builds the "
+            "datamodule, without reading data, for the classes, channels and image size it links "
+            "into the model; give a further --config that fixes data.init_args)"
+        ) from error
+    return instances.model, seed
+
+
+def _first_reason(message: str) -> str:
+    """The first specific reason in a jsonargparse error (it lists one per Union subtype)."""
+    reasons = [
+        line.strip()[2:]
+        for line in message.splitlines()
+        if line.strip().startswith("- ") and "Expected a <class 'NoneType'>" not in line
+    ]
+    return reasons[0] if reasons else message.splitlines()[0]
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> None:
+    """Load a checkpoint's weights into ``model`` after checking that it fits.
+
+    Args:
+        model: The configured model.
+        path: The checkpoint file.
+
+    Raises:
+        ConfigurationError: For a missing file or a checkpoint of another architecture.
+    """
+    from hqnn_pl.resume import check_checkpoint_fits
+
+    if not path.is_file():
+        raise ConfigurationError(f"--ckpt_path {path}: no such file.")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    check_checkpoint_fits(model, checkpoint, path)
+    state = checkpoint.get("state_dict")
+    if state is None:
+        raise ConfigurationError(f"--ckpt_path {path} holds no state_dict (not a Lightning ckpt).")
+    model.load_state_dict(state)
+
+
+def _int_range(text: str) -> list[int]:
+    """``"2-10"`` or ``"2,4,8"`` -> a list of positive ints."""
+    try:
+        if "-" in text:
+            low, high = (int(v) for v in text.split("-", 1))
+            values = list(range(low, high + 1))
+        else:
+            values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a range like 2-10 or a list like 2,4,8"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must name positive ints")
+    return values
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hqnn-pl-diagnose",
+        description="Analyse every quantum layer of an hqnn-pl model: Fourier coefficients, ZX "
+        "reduction, expressibility, entangling capability and gradient variance. Writes "
+        "diagnostics.json, diagnostics.md and PNG figures to --out.",
+    )
+    parser.add_argument(
+        "--config", type=Path, action="append", required=True,
+        help="hqnn-pl config (repeatable; later files override earlier ones).",
+    )
+    parser.add_argument("--ckpt_path", type=Path, help="Checkpoint whose trained weights to use.")
+    parser.add_argument("--out", type=Path, required=True, help="Output folder.")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=MEASURES, help="Measures to leave out."
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Seed of all random draws.")
+    parser.add_argument("--fourier_draws", type=int, default=100)
+    parser.add_argument("--fourier_degree", type=int, default=1,
+                        help="Largest frequency per input (times each input is encoded).")
+    parser.add_argument("--fourier_output", type=int, default=-1,
+                        help="Output (measured qubit) analysed; -1 is the last, as in Fig. 10.")
+    parser.add_argument("--pairs", type=int, default=5000, help="Expressibility state pairs.")
+    parser.add_argument("--bins", type=int, default=75, help="Expressibility histogram bins.")
+    parser.add_argument("--entangling_samples", type=int, default=2000)
+    parser.add_argument("--gradient_samples", type=int, default=100)
+    parser.add_argument("--gradient_qubits", type=_int_range, default=list(range(2, 11)),
+                        help="Qubit counts of the gradient-variance scan, e.g. 2-10.")
+    parser.add_argument("--gradient_depths", type=_int_range, default=list(range(1, 9)),
+                        help="Depths of the gradient-variance scan, e.g. 1-8.")
+    parser.add_argument("--dpi", type=int, default=120)
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads (default 1: the simulations are many small tensor ops, and on a "
+        "shared 2-core machine 2 threads made the gradient scan 10-20x slower than 1).",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run ``hqnn-pl-diagnose``; bad input ends it with one line on stderr and status 2.
+
+    Args:
+        argv: Arguments (``sys.argv[1:]`` when None).
+    """
+    args = _parser().parse_args(argv)
+    settings = DiagnoseSettings(
+        measures=[m for m in MEASURES if m not in args.skip],
+        seed=args.seed,
+        fourier_draws=args.fourier_draws,
+        fourier_degree=args.fourier_degree,
+        fourier_output=args.fourier_output,
+        pairs=args.pairs,
+        bins=args.bins,
+        entangling_samples=args.entangling_samples,
+        gradient_samples=args.gradient_samples,
+        gradient_qubits=args.gradient_qubits,
+        gradient_depths=args.gradient_depths,
+        dpi=args.dpi,
+    )
+    if args.threads < 1:
+        print(f"hqnn-pl-diagnose: error: --threads={args.threads}; use 1 or more.", file=sys.stderr)
+        raise SystemExit(2)
+    torch.set_num_threads(args.threads)
+    try:
+        settings.validate()
+        model, seed = build_model(args.config)
+        if args.ckpt_path is not None:
+            load_checkpoint(model, args.ckpt_path)
+        weights = (
+            f"trained, from {args.ckpt_path}" if args.ckpt_path else f"initial (seed {seed})"
+        )
+        report = diagnose_model(
+            model, settings, args.out,
+            {
+                "model": type(model).__name__,
+                "config": [str(p) for p in args.config],
+                "weights": weights,
+            },
+        )
+    except ConfigurationError as error:
+        print(f"hqnn-pl-diagnose: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(
+        f"hqnn-pl-diagnose: {len(report['layers'])} quantum layer(s) of {report['model']} in "
+        f"{report['total_seconds']} s -> {args.out / 'diagnostics.md'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from hqnn_pl.analysis.cli import build_model, main
+from tests.conftest import CONFIGS
+
+QUICKSTART = CONFIGS / "quickstart.yaml"
+SMALL = [
+    "--fourier_draws", "10",
+    "--pairs", "750",
+    "--entangling_samples", "50",
+    "--gradient_samples", "20",
+    "--gradient_qubits", "2-3",
+    "--gradient_depths", "1,2",
+]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_help_names_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--config", "--ckpt_path", "--out", "--skip", "--pairs", "--gradient_qubits"):
+        assert option in text
+
+
+def test_pyproject_entry_point_exists() -> None:
+    import tomllib
+
+    scripts = tomllib.loads((CONFIGS.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, function = scripts["hqnn-pl-diagnose"].partition(":")
+    assert getattr(__import__(module, fromlist=[function]), function) is main
+
+
+def test_diagnose_quickstart_writes_report_and_figures(tmp_path: Path) -> None:
+    main(["--config", str(QUICKSTART), "--out", str(tmp_path), *SMALL])
+    report = json.loads((tmp_path / "diagnostics.json").read_text())
+    layer = report["layers"]["network.middle"]
+    assert layer["n_circuits"] == 4 and len(layer["fourier"]["actual"]) == 4
+    assert layer["zx"]["redundant"] is False and layer["zx"]["exact"] is True
+    assert 0 < layer["expressibility"]["kl_to_haar"] < 0.2
+    assert 0 < layer["entangling_capability"]["mean_meyer_wallach"] < 1
+    assert len(layer["gradient_variance"]["variance"]) == 2
+    for key in ("fourier", "zx", "expressibility", "gradient_variance"):
+        assert (tmp_path / layer[key]["figure"]).read_bytes()[:8] == PNG_MAGIC
+    markdown = (tmp_path / "diagnostics.md").read_text()
+    assert "no parameter is redundant" in markdown and "Expressibility" in markdown
+    assert plt.get_fignums() == []
+
+
+def test_checkpoint_weights_are_diagnosed(tmp_path: Path) -> None:
+    model, _ = build_model([QUICKSTART])
+    with torch.no_grad():
+        model.network.middle.weights.zero_()
+    checkpoint = tmp_path / "trained.ckpt"
+    torch.save({"state_dict": model.state_dict()}, checkpoint)
+    out = tmp_path / "out"
+    main(["--config", str(QUICKSTART), "--ckpt_path", str(checkpoint), "--out", str(out),
+          "--skip", "zx", "expressibility", "entangling_capability", "gradient_variance",
+          "--fourier_draws", "5"])
+    report = json.loads((out / "diagnostics.json").read_text())
+    assert report["weights"].startswith("trained")
+    # zero weights: Rot(0, 0, 0) is the identity, so output 4 is <Y> of RX(x4)|0> = -sin(x4),
+    # which does not depend on x0 or x1: only c(0,0) is non-zero
+    actual = report["layers"]["network.middle"]["fourier"]["actual"]["circuit_0"]
+    assert all(abs(re) + abs(im) < 1e-12 for i, (re, im) in enumerate(actual) if i != 4)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--config", str(CONFIGS / "mnist/cnn.yaml")], "no quantum layer"),
+        (["--config", str(QUICKSTART), "--pairs", "100"], "too few for a 75-bin histogram"),
+        (["--config", str(QUICKSTART), "--fourier_draws", "1"], "--fourier_draws=1 is too small"),
+        (["--config", "nowhere.yaml"], "no such file"),
+    ],
+    ids=["classical-model", "few-pairs", "few-draws", "missing-config"],
+)
+def test_bad_input_is_one_line_and_status_2(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+
+
+def test_a_checkpoint_of_another_model_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {"something.else": torch.zeros(3)}}, checkpoint)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(QUICKSTART), "--ckpt_path", str(checkpoint), "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "does not fit the configured model" in capsys.readouterr().err
