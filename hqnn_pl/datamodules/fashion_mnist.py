@@ -38,6 +38,8 @@ class FashionMNISTDataModule(MNISTDataModule):
         val_fraction: Fraction of the training images held out for validation.
         seed: Seed of the subsets and the validation split.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
+        missing_classes: What a split that lacks a class does: ``error`` (stop before
+            training) or ``warn``.
     """
 
     folder = "FashionMNIST"
