@@ -57,7 +57,8 @@ class ImageDataModule(LightningDataModule, ABC):
         batch_size: Samples per batch in every split.
         num_workers: Worker processes per data loader (0 loads in the main process).
         pin_memory: Pin batches in page-locked memory (speeds up copies to a GPU).
-        val_fraction: Fraction of the training data held out for validation, with ``seed``.
+        val_fraction: Fraction of each class of the training data held out for validation, with
+            ``seed``.
         seed: Seed of every random split and subset, independent of the training seed.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
         missing_classes: What a split that lacks a class does: ``error`` (stop before
@@ -290,7 +291,8 @@ class BatchTransformDataModule(ImageDataModule):
         batch_size: Samples per batch in every split.
         num_workers: Worker processes per data loader (0 loads in the main process).
         pin_memory: Pin batches in page-locked memory (speeds up copies to a GPU).
-        val_fraction: Fraction of the training data held out for validation, with ``seed``.
+        val_fraction: Fraction of each class of the training data held out for validation, with
+            ``seed``.
         seed: Seed of every random split and subset, independent of the training seed.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
         missing_classes: What a split that lacks a class does: ``error`` or ``warn``.

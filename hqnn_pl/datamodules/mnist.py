@@ -29,7 +29,9 @@ class MNISTDataModule(ImageDataModule):
     The IDX files are looked up in ``data_dir/MNIST/raw`` (where torchvision downloads them),
     ``data_dir/MNIST``, ``data_dir/raw`` or ``data_dir`` itself, plain or gzip-compressed. Images
     are scaled to [0, 1], resized once at setup when ``image_size`` differs from 28 (bilinear, as
-    in the HQNN-Quanv protocol's 14 px) and optionally standardised.
+    in the HQNN-Quanv protocol's 14 px) and optionally standardised. ``fit`` reads the test files
+    too (the CLI tests after fitting), so that every bad file is named before training; the
+    validation split holds ``val_fraction`` of each class.
 
     Args:
         data_dir: Folder holding (or receiving) the data.
@@ -43,7 +45,7 @@ class MNISTDataModule(ImageDataModule):
         batch_size: Samples per batch.
         num_workers: Data loader worker processes.
         pin_memory: Pin batches in page-locked memory.
-        val_fraction: Fraction of the training images held out for validation.
+        val_fraction: Fraction of each class's training images held out for validation.
         seed: Seed of the subsets and the validation split.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
         missing_classes: What a split that lacks a class does: ``error`` (stop before
