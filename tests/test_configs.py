@@ -25,7 +25,7 @@ def fake_data_args(datamodule: str, root: Path) -> list[str]:
     if datamodule in ("MNISTDataModule", "FashionMNISTDataModule"):
         return ["--data.init_args.data_dir", str(make_idx_dataset(root / "idx", 520, 110))]
     if datamodule == "CIFAR10DataModule":
-        make_cifar10_dataset(root / "cifar", n_per_batch=8, n_test=8)
+        make_cifar10_dataset(root / "cifar", n_per_batch=8, n_test=10)  # every class tested
         return ["--data.init_args.data_dir", str(root / "cifar")]
     if datamodule == "MedicalMNISTDataModule":
         medical = make_medical_mnist(root / "medical", per_class=12)

@@ -14,11 +14,23 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from hqnn_pl.datamodules.datasets import BatchCollate
+from hqnn_pl.datamodules.class_coverage import dataset_labels, missing_classes_message
+from hqnn_pl.datamodules.datasets import BatchCollate, stratified_split
 from hqnn_pl.errors import ConfigurationError
 
 #: Where batch transforms run: see :class:`BatchTransformDataModule`.
 TransformOn = Literal["auto", "loader", "device"]
+#: What a split lacking a class does: see :class:`ImageDataModule`.
+MissingClasses = Literal["error", "warn"]
+
+#: The splits each stage builds and checks. ``fit`` includes the test split, which the CLI
+#: tests after fitting, so that its broken files or missing classes end the run before training.
+STAGE_SPLITS: dict[str, tuple[str, ...]] = {
+    "fit": ("train", "val", "test"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("test",),
+}
 
 
 class ImageDataModule(LightningDataModule, ABC):
@@ -26,7 +38,15 @@ class ImageDataModule(LightningDataModule, ABC):
 
     Subclasses set :attr:`num_classes`, :attr:`in_channels`, :attr:`image_size` and
     :attr:`class_names` in ``__init__`` (the CLI links the first three into the model) and create
-    :attr:`train_dataset`, :attr:`val_dataset` and :attr:`test_dataset` in :meth:`setup`.
+    :attr:`train_dataset`, :attr:`val_dataset` and :attr:`test_dataset` in :meth:`build_splits`
+    (at least those of :data:`STAGE_SPLITS` ``[stage]``, checking their files as they read them).
+
+    :meth:`setup` builds the splits, then checks that every split a stage evaluates on holds an
+    image of every class (``fit``: train, validation and test; ``validate``: validation;
+    ``test``: test): a class a model never sees cannot be learnt, and a class missing from an
+    evaluation split makes its macro metrics meaningless. A split that lacks a class, or that is
+    configured (e.g. ``val_fraction > 0``) but holds no image, is an error naming the split, the
+    class and its image counts, unless ``missing_classes`` is ``warn``.
 
     Shuffling and the random numbers drawn in loader workers follow the global seed (the CLI's
     ``seed_everything``): every worker seeds torch, Python and NumPy from it, its worker index
@@ -37,9 +57,12 @@ class ImageDataModule(LightningDataModule, ABC):
         batch_size: Samples per batch in every split.
         num_workers: Worker processes per data loader (0 loads in the main process).
         pin_memory: Pin batches in page-locked memory (speeds up copies to a GPU).
-        val_fraction: Fraction of the training data held out for validation, with ``seed``.
+        val_fraction: Fraction of each class of the training data held out for validation, with
+            ``seed``.
         seed: Seed of every random split and subset, independent of the training seed.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
+        missing_classes: What a split that lacks a class does: ``error`` (stop before
+            training) or ``warn`` (e.g. for smoke tests on a few images).
     """
 
     num_classes: int
@@ -55,6 +78,7 @@ class ImageDataModule(LightningDataModule, ABC):
         val_fraction: float = 0.1,
         seed: int = 0,
         persistent_workers: bool = True,
+        missing_classes: MissingClasses = "error",
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -63,6 +87,11 @@ class ImageDataModule(LightningDataModule, ABC):
             raise ConfigurationError(f"num_workers must be >= 0, got {num_workers}.")
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigurationError(f"val_fraction must be in [0, 1), got {val_fraction}.")
+        if missing_classes not in ("error", "warn"):
+            raise ConfigurationError(
+                f"missing_classes must be error or warn, got {missing_classes!r}."
+            )
+        self.missing_classes = missing_classes
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
@@ -73,29 +102,118 @@ class ImageDataModule(LightningDataModule, ABC):
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
 
-    @abstractmethod
     def setup(self, stage: str) -> None:
-        """Create the datasets of the splits that ``stage`` needs."""
+        """Build the splits ``stage`` needs, then check every split it uses holds every class.
+
+        Args:
+            stage: ``fit``, ``validate``, ``test`` or ``predict``.
+
+        Raises:
+            ConfigurationError: A file is bad, or (with ``missing_classes: error``) a split
+                lacks a class.
+        """
+        self.build_splits(stage)
+        self.check_classes(stage)
+
+    @abstractmethod
+    def build_splits(self, stage: str) -> None:
+        """Create the datasets of the splits :data:`STAGE_SPLITS` names for ``stage`` (once).
+
+        Read every file of those splits before returning, and report all bad files in one
+        :class:`~hqnn_pl.errors.ConfigurationError`
+        (:func:`~hqnn_pl.datamodules.bad_files.raise_bad_files`).
+
+        Args:
+            stage: ``fit``, ``validate``, ``test`` or ``predict``.
+        """
+
+    def expects_split(self, split: str) -> bool:
+        """Whether the settings ask for ``split`` (validation only with ``val_fraction > 0``).
+
+        Args:
+            split: ``train``, ``val`` or ``test``.
+        """
+        return split != "val" or self.val_fraction > 0
+
+    def missing_classes_fix(self) -> str:
+        """How to give every split every class, for the error of :meth:`check_classes`."""
+        return (
+            "Use data with images of every class in every split, or set "
+            "--data.init_args.missing_classes warn to run anyway."
+        )
+
+    def check_classes(self, stage: str) -> None:
+        """Check that every split ``stage`` uses holds an image of every class.
+
+        ``predict`` is not checked: it reports no metrics.
+
+        Args:
+            stage: ``fit``, ``validate``, ``test`` or ``predict``.
+
+        Raises:
+            ConfigurationError: A split lacks a class and ``missing_classes`` is ``error``.
+        """
+        checked = STAGE_SPLITS.get(stage, ()) if stage != "predict" else ()
+        if not checked:
+            return
+        datasets = {"train": self.train_dataset, "val": self.val_dataset, "test": self.test_dataset}
+        split_labels = {
+            split: None if dataset is None else dataset_labels(dataset)
+            for split, dataset in datasets.items()
+            if dataset is not None or (split in checked and self.expects_split(split))
+        }
+        message = missing_classes_message(
+            type(self).__name__,
+            self.class_names,
+            split_labels,
+            checked,
+            self.missing_classes_fix(),
+        )
+        if message is None:
+            return
+        if self.missing_classes == "warn":
+            rank_zero_warn(message)
+            return
+        raise ConfigurationError(message)
 
     def generator(self) -> torch.Generator:
         """Return a fresh generator seeded with :attr:`seed`, for reproducible splits."""
         return torch.Generator().manual_seed(self.seed)
 
+    def split_indices(self, labels: Tensor) -> tuple[Tensor, Tensor]:
+        """Split items into training and validation indices, stratified by class and seeded.
+
+        Each class gives :attr:`val_fraction` of its items to validation (rounded half up, at
+        least one when it has two or more; see
+        :func:`~hqnn_pl.datamodules.datasets.stratified_split`), so the validation split holds
+        every class in its proportion.
+
+        Args:
+            labels: The label of every training item (N,).
+
+        Returns:
+            Sorted training and validation indices.
+        """
+        if self.val_fraction == 0:
+            return torch.arange(len(labels)), torch.empty(0, dtype=torch.long)
+        train, val = stratified_split(
+            labels, [1 - self.val_fraction, self.val_fraction], self.generator()
+        )
+        return train, val
+
     def split_train_val(self, dataset: Dataset) -> tuple[Dataset, Dataset | None]:
-        """Hold out :attr:`val_fraction` of ``dataset`` for validation, seeded with :attr:`seed`.
+        """Hold out :attr:`val_fraction` of each class of ``dataset`` for validation, seeded.
 
         Args:
             dataset: The training data.
 
         Returns:
-            The training and validation subsets (validation is ``None`` when the fraction is 0).
+            The training and validation subsets (validation is ``None`` when it is empty).
         """
-        n = len(dataset)  # type: ignore[arg-type]
-        n_val = round(n * self.val_fraction)
-        if n_val == 0:
+        train, val = self.split_indices(dataset_labels(dataset))
+        if len(val) == 0:
             return dataset, None
-        order = torch.randperm(n, generator=self.generator()).tolist()
-        return Subset(dataset, order[n_val:]), Subset(dataset, order[:n_val])
+        return Subset(dataset, train.tolist()), Subset(dataset, val.tolist())
 
     def _global_rank(self) -> int:
         """This process's DDP rank (0 without a trainer)."""
@@ -173,9 +291,11 @@ class BatchTransformDataModule(ImageDataModule):
         batch_size: Samples per batch in every split.
         num_workers: Worker processes per data loader (0 loads in the main process).
         pin_memory: Pin batches in page-locked memory (speeds up copies to a GPU).
-        val_fraction: Fraction of the training data held out for validation, with ``seed``.
+        val_fraction: Fraction of each class of the training data held out for validation, with
+            ``seed``.
         seed: Seed of every random split and subset, independent of the training seed.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
+        missing_classes: What a split that lacks a class does: ``error`` or ``warn``.
     """
 
     def __init__(
@@ -187,9 +307,16 @@ class BatchTransformDataModule(ImageDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
         persistent_workers: bool = True,
+        missing_classes: MissingClasses = "error",
     ) -> None:
         super().__init__(
-            batch_size, num_workers, pin_memory, val_fraction, seed, persistent_workers
+            batch_size,
+            num_workers,
+            pin_memory,
+            val_fraction,
+            seed,
+            persistent_workers,
+            missing_classes,
         )
         if transform_on not in ("auto", "loader", "device"):
             raise ConfigurationError(

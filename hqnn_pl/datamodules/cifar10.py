@@ -12,7 +12,8 @@ import torch
 from torch import Tensor
 from torchvision import datasets
 
-from hqnn_pl.datamodules.base import BatchTransformDataModule, TransformOn
+from hqnn_pl.datamodules.bad_files import BadFileError, raise_bad_files
+from hqnn_pl.datamodules.base import BatchTransformDataModule, MissingClasses, TransformOn
 from hqnn_pl.datamodules.datasets import TensorImageDataset
 from hqnn_pl.datamodules.transforms import batch_transform
 from hqnn_pl.errors import ConfigurationError
@@ -21,6 +22,8 @@ from hqnn_pl.errors import ConfigurationError
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILES = ["test_batch"]
 META_FILE = "batches.meta"
+_SPLIT_FILES = {"train": TRAIN_FILES, "test": TEST_FILES}
+_FIX = "Replace bad files with the original ones (extract cifar-10-python.tar.gz again)."
 
 
 class CIFAR10DataModule(BatchTransformDataModule):
@@ -44,9 +47,11 @@ class CIFAR10DataModule(BatchTransformDataModule):
         batch_size: Samples per batch.
         num_workers: Data loader worker processes.
         pin_memory: Pin batches in page-locked memory.
-        val_fraction: Fraction of the training images held out for validation.
+        val_fraction: Fraction of each class's training images held out for validation.
         seed: Seed of the validation split.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
+        missing_classes: What a split that lacks a class does: ``error`` (stop before
+            training) or ``warn``.
     """
 
     folder = "cifar-10-batches-py"
@@ -82,6 +87,7 @@ class CIFAR10DataModule(BatchTransformDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
         persistent_workers: bool = True,
+        missing_classes: MissingClasses = "error",
     ) -> None:
         super().__init__(
             transform_on,
@@ -91,6 +97,7 @@ class CIFAR10DataModule(BatchTransformDataModule):
             val_fraction,
             seed,
             persistent_workers,
+            missing_classes,
         )
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")
@@ -137,40 +144,65 @@ class CIFAR10DataModule(BatchTransformDataModule):
             with path.open("rb") as file:
                 entry = pickle.load(file, encoding="bytes")
         except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as error:
-            raise ConfigurationError(
-                f"Cannot read CIFAR-10 batch {path}: {error}. Replace it with the original file."
-            ) from error
+            raise BadFileError(path, f"cannot read this CIFAR-10 batch ({error})", _FIX) from error
         if not isinstance(entry, dict):
-            raise ConfigurationError(f"{path} is not a CIFAR-10 python batch (not a dict).")
+            raise BadFileError(path, "not a CIFAR-10 python batch (not a dict)", _FIX)
         return {
             key.decode() if isinstance(key, bytes) else key: value for key, value in entry.items()
         }
 
-    def _read(self, folder: Path, names: list[str]) -> tuple[Tensor, Tensor]:
-        images, labels = [], []
-        for name in names:
-            path = folder / name
-            entry = self._unpickle(path)
+    def _read_batch(self, path: Path) -> tuple[Tensor, Tensor]:
+        entry = self._unpickle(path)
+        try:
+            data = torch.as_tensor(entry["data"], dtype=torch.uint8)
+            label = torch.as_tensor(entry["labels"], dtype=torch.long)
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise BadFileError(
+                path,
+                "not a CIFAR-10 python batch (needs 'data' (N, 3072) uint8 and 'labels'): "
+                f"{error!r}",
+                _FIX,
+            ) from error
+        if data.dim() != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(label):
+            raise BadFileError(
+                path,
+                f"expected data of shape (N, 3072) and N labels, got data {tuple(data.shape)} "
+                f"and {len(label)} labels",
+                _FIX,
+            )
+        if len(label) and (int(label.min()) < 0 or int(label.max()) >= self.num_classes):
+            raise BadFileError(
+                path,
+                f"has label {int(label.max())}, but CIFAR-10 has 10 classes (0-9)",
+                _FIX,
+            )
+        return data.view(-1, 3, 32, 32), label
+
+    def _read(self, folder: Path, splits: list[str]) -> dict[str, tuple[Tensor, Tensor]]:
+        """Read the class names and the batches of ``splits``, checking every file first.
+
+        Raises:
+            ConfigurationError: Files are unreadable; all of them are named.
+        """
+        batches: dict[str, tuple[Tensor, Tensor]] = {}
+        errors: list[BadFileError] = []
+        try:
+            self._read_class_names(folder)
+        except BadFileError as error:
+            errors.append(error)
+        for name in [name for split in splits for name in _SPLIT_FILES[split]]:
             try:
-                data = torch.as_tensor(entry["data"], dtype=torch.uint8)
-                label = torch.as_tensor(entry["labels"], dtype=torch.long)
-            except (KeyError, TypeError, ValueError, RuntimeError) as error:
-                raise ConfigurationError(
-                    f"{path} is not a CIFAR-10 python batch (needs 'data' (N, 3072) uint8 and "
-                    f"'labels'): {error!r}."
-                ) from error
-            if data.dim() != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(label):
-                raise ConfigurationError(
-                    f"{path}: expected data of shape (N, 3072) and N labels, got data "
-                    f"{tuple(data.shape)} and {len(label)} labels."
-                )
-            if len(label) and (int(label.min()) < 0 or int(label.max()) >= self.num_classes):
-                raise ConfigurationError(
-                    f"{path} has label {int(label.max())}, but CIFAR-10 has 10 classes (0-9)."
-                )
-            images.append(data.view(-1, 3, 32, 32))
-            labels.append(label)
-        return torch.cat(images), torch.cat(labels)
+                batches[name] = self._read_batch(folder / name)
+            except BadFileError as error:
+                errors.append(error)
+        raise_bad_files(type(self).__name__, errors)
+        return {
+            split: (
+                torch.cat([batches[name][0] for name in _SPLIT_FILES[split]]),
+                torch.cat([batches[name][1] for name in _SPLIT_FILES[split]]),
+            )
+            for split in splits
+        }
 
     def _read_class_names(self, folder: Path) -> None:
         meta = folder / META_FILE
@@ -178,37 +210,37 @@ class CIFAR10DataModule(BatchTransformDataModule):
             return
         names = self._unpickle(meta).get("label_names")
         if names is None or len(names) != self.num_classes:
-            raise ConfigurationError(
-                f"{meta} should list 10 label_names, found {names!r}. Replace it with the "
-                "original file or delete it."
+            raise BadFileError(
+                meta,
+                f"should list 10 label_names, found {names!r}",
+                "Replace it with the original file or delete it.",
             )
         self.class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
-    def setup(self, stage: str) -> None:
-        """Read the batches the stage needs (once) and split validation from training."""
+    def build_splits(self, stage: str) -> None:
+        """Read the batches the stage needs (once) and split validation from training.
+
+        ``fit`` also reads the test batch (which is tested after fitting), so that a broken
+        file stops the run before training.
+        """
         folder = self._folder()
         if folder is None:
             self.prepare_data()
             folder = self._folder()
             assert folder is not None
-        self._read_class_names(folder)
+        splits = []
         if stage in ("fit", "validate") and self.train_dataset is None:
-            images, labels = self._read(folder, TRAIN_FILES)
-            train, val = self.split_indices(len(labels))
+            splits.append("train")
+        if stage in ("fit", "test", "predict") and self.test_dataset is None:
+            splits.append("test")
+        data = self._read(folder, splits)
+        if "train" in data:
+            images, labels = data["train"]
+            train, val = self.split_indices(labels)
             self.train_dataset = TensorImageDataset(images, labels, train)
             self.val_dataset = TensorImageDataset(images, labels, val) if len(val) else None
-        if stage in ("test", "predict") and self.test_dataset is None:
-            self.test_dataset = TensorImageDataset(*self._read(folder, TEST_FILES))
-
-    def split_indices(self, n: int) -> tuple[Tensor, Tensor]:
-        """Split ``range(n)`` into sorted training and validation indices, seeded.
-
-        Args:
-            n: Number of training images.
-        """
-        n_val = round(n * self.val_fraction)
-        order = torch.randperm(n, generator=self.generator())
-        return order[n_val:].sort().values, order[:n_val].sort().values
+        if "test" in data:
+            self.test_dataset = TensorImageDataset(*data["test"])
 
     def build_transform(self, train: bool) -> Callable[[Tensor], Tensor]:
         """uint8 -> [0, 1] -> (flip, shift when training with ``augment``) -> resize -> standardise.

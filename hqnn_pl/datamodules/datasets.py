@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,8 +14,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from hqnn_pl.datamodules.bad_files import BadFileError, raise_bad_files
 from hqnn_pl.errors import ConfigurationError
 
+#: What to do about an image that cannot be decoded.
+IMAGE_FIX = "Replace bad images with valid image files or delete them."
 #: File suffixes read as images (case-insensitive); other files in class folders are ignored.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
@@ -73,8 +76,11 @@ def stratified_split(
     """Split indices class by class into parts of the given fractions, in a seeded random order.
 
     Every class ``c`` with ``n_c`` items gives ``floor(n_c * f + 0.5)`` items (rounded half up)
-    to each part after the first, and the rest to the first part. With Medical MNIST's class
-    counts and fractions ``(0.8, 0.2)`` this gives the paper's 47,163 / 11,791 images.
+    to each part after the first, but at least one to each part with ``f > 0`` while the first
+    part keeps one, and the rest to the first part. So a class of 3 images splits 1/1/1 with
+    fractions ``(0.7, 0.15, 0.15)`` instead of leaving validation and test without it; a class
+    of 1 image goes to the first part only. With Medical MNIST's class counts and fractions
+    ``(0.8, 0.2)`` this gives the paper's 47,163 / 11,791 images.
 
     Args:
         labels: Integer labels (N,).
@@ -91,9 +97,10 @@ def stratified_split(
         remaining = len(members)
         sizes = []
         for fraction in fractions[1:]:
-            size = min(
-                math.floor(len(members) * Fraction(str(fraction)) + Fraction(1, 2)), remaining
-            )
+            size = math.floor(len(members) * Fraction(str(fraction)) + Fraction(1, 2))
+            if fraction > 0:
+                size = max(size, 1)
+            size = min(size, remaining - 1) if remaining > 1 else 0
             sizes.append(size)
             remaining -= size
         for part, chunk in zip(parts, members.split([remaining, *sizes]), strict=True):
@@ -120,17 +127,15 @@ def load_image_file(path: Path, size: int, grayscale: bool = False) -> Tensor:
         The image (1 or 3, size, size), uint8.
 
     Raises:
-        ConfigurationError: The file cannot be opened or decoded; the message names it.
+        BadFileError: The file cannot be opened or decoded; the message names it.
     """
     mode = "L" if grayscale else "RGB"
     try:
         with Image.open(path) as image:
             image.draft(mode, (size, size))
             converted = _to_8_bit(image, path).convert(mode)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
-        raise ConfigurationError(
-            f"Cannot decode image {path}: {error}. Replace it with a valid image file or delete it."
-        ) from error
+    except _DECODE_ERRORS as error:
+        raise BadFileError(path, f"cannot decode image ({error})", IMAGE_FIX) from error
     if converted.size != (size, size):
         converted = v2.functional.resize(converted, [size, size], antialias=True)
     return v2.functional.pil_to_tensor(converted)
@@ -142,15 +147,69 @@ def _to_8_bit(image: Image.Image, path: Path) -> Image.Image:
         pixels = np.asarray(image).astype(np.uint32) // 257  # 65535 -> 255
         return Image.fromarray(pixels.astype(np.uint8), mode="L")
     if image.mode in ("I", "F"):
-        raise ConfigurationError(
-            f"{path} has {image.mode!r} pixels (32-bit), which have no standard 8-bit scale: "
-            "convert it to an 8- or 16-bit image."
+        raise BadFileError(
+            path,
+            f"{image.mode!r} pixels (32-bit) have no standard 8-bit scale",
+            "Convert such images to 8 or 16 bits.",
         )
     return image
 
 
+_DECODE_ERRORS = (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError)
+
+
+def image_file_error(path: Path) -> BadFileError | None:
+    """Decode ``path`` as cheaply as possible and return why it is unusable, or ``None``.
+
+    The whole file is decoded (a truncated or corrupt JPEG or PNG fails here as it would in
+    training), JPEGs at 1/8 scale and luminance only (PIL's draft mode), which is several times
+    faster than :func:`load_image_file`.
+
+    Args:
+        path: The file.
+    """
+    try:
+        with Image.open(path) as image:
+            image.draft("L", (1, 1))  # JPEG: luminance only, at 1/8 scale
+            image.load()
+            _to_8_bit(image, path)
+    except BadFileError as error:
+        return error
+    except _DECODE_ERRORS as error:
+        return BadFileError(path, f"cannot decode image ({error})", IMAGE_FIX)
+    return None
+
+
+def check_image_files(owner: str, paths: Sequence[Path], num_workers: int = 0) -> None:
+    """Decode every file of ``paths`` (cheaply) and report all bad ones in one error.
+
+    Args:
+        owner: Who asks (the datamodule's name), to start the message with.
+        paths: The files.
+        num_workers: Processes checking in parallel (a DataLoader's workers); 0 checks here.
+
+    Raises:
+        ConfigurationError: Files cannot be decoded; all of them are named.
+    """
+    if num_workers == 0:
+        results = [image_file_error(path) for path in paths]
+    else:
+        loader = DataLoader(
+            _CheckDataset(paths),
+            batch_size=64,
+            num_workers=num_workers,
+            collate_fn=list,
+        )
+        results = [result for batch in loader for result in batch]
+    raise_bad_files(owner, [error for error in results if error is not None])
+
+
 def decode_images(
-    paths: Sequence[Path], size: int, grayscale: bool = False, num_workers: int = 0
+    paths: Sequence[Path],
+    size: int,
+    grayscale: bool = False,
+    num_workers: int = 0,
+    owner: str = "decode_images",
 ) -> Tensor:
     """Decode image files into one uint8 tensor, resizing any image that is not ``size`` px.
 
@@ -159,40 +218,60 @@ def decode_images(
         size: Side of the square images returned.
         grayscale: Decode to one channel instead of RGB.
         num_workers: Processes decoding in parallel (a DataLoader's workers); 0 decodes here.
+        owner: Who asks (the datamodule's name), to start an error message with.
 
     Returns:
         Images (N, 1 or 3, size, size), uint8, in the order of ``paths``.
 
     Raises:
-        ConfigurationError: A file cannot be decoded; the message names it.
+        ConfigurationError: Files cannot be decoded; all of them are named, after all were tried.
     """
     out = torch.empty(len(paths), 1 if grayscale else 3, size, size, dtype=torch.uint8)
+    dataset = _DecodeDataset(paths, size, grayscale)
+    errors: list[BadFileError] = []
     if num_workers == 0:
-        for i, path in enumerate(paths):
-            out[i] = load_image_file(path, size, grayscale)
-        return out
-    loader = DataLoader(
-        _DecodeDataset(paths, size, grayscale),
-        batch_size=256,
-        num_workers=num_workers,
-        collate_fn=torch.stack,
-    )
+        batches: Iterable[list[Tensor | BadFileError]] = ([dataset[i]] for i in range(len(paths)))
+    else:
+        batches = DataLoader(dataset, batch_size=256, num_workers=num_workers, collate_fn=list)
     start = 0
-    for batch in loader:
-        out[start : start + len(batch)] = batch
-        start += len(batch)
+    for batch in batches:
+        for item in batch:
+            if isinstance(item, BadFileError):
+                errors.append(item)
+            else:
+                out[start] = item
+            start += 1
+    raise_bad_files(owner, errors)
     return out
 
 
 class _DecodeDataset(Dataset):
+    """Decoded images, or the error of a file that cannot be decoded."""
+
     def __init__(self, paths: Sequence[Path], size: int, grayscale: bool) -> None:
         self.paths, self.size, self.grayscale = list(paths), size, grayscale
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> Tensor:
-        return load_image_file(self.paths[index], self.size, self.grayscale)
+    def __getitem__(self, index: int) -> Tensor | BadFileError:
+        try:
+            return load_image_file(self.paths[index], self.size, self.grayscale)
+        except BadFileError as error:
+            return error
+
+
+class _CheckDataset(Dataset):
+    """The error of each file that cannot be decoded (``None`` for good files)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> BadFileError | None:
+        return image_file_error(self.paths[index])
 
 
 class TensorImageDataset(Dataset):
@@ -245,7 +324,12 @@ class ImageFileDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        return load_image_file(self.paths[index], self.size), self.labels[index]
+        try:
+            image = load_image_file(self.paths[index], self.size)
+        except BadFileError as error:
+            # a plain ConfigurationError, which a loader worker can re-raise in the main process
+            raise ConfigurationError(str(error)) from error
+        return image, self.labels[index]
 
 
 class BatchCollate:

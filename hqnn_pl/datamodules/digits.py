@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from hqnn_pl.datamodules.base import ImageDataModule, tensor_dataset
+from hqnn_pl.datamodules.base import ImageDataModule, MissingClasses, tensor_dataset
 from hqnn_pl.datamodules.preprocessing import resize_images, standardize, to_float_images
 from hqnn_pl.errors import ConfigurationError
 
@@ -27,6 +27,8 @@ class DigitsDataModule(ImageDataModule):
         pin_memory: Pin batches in page-locked memory.
         val_fraction: Fraction of the remaining images held out for validation.
         seed: Seed of the stratified splits.
+        missing_classes: What a split that lacks a class does: ``error`` (stop before
+            training) or ``warn``.
     """
 
     def __init__(
@@ -39,8 +41,11 @@ class DigitsDataModule(ImageDataModule):
         pin_memory: bool = False,
         val_fraction: float = 0.1,
         seed: int = 0,
+        missing_classes: MissingClasses = "error",
     ) -> None:
-        super().__init__(batch_size, num_workers, pin_memory, val_fraction, seed)
+        super().__init__(
+            batch_size, num_workers, pin_memory, val_fraction, seed, missing_classes=missing_classes
+        )
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")
         if not 0.0 < test_fraction < 1.0 or test_fraction + val_fraction >= 1.0:
@@ -55,7 +60,7 @@ class DigitsDataModule(ImageDataModule):
         self.in_channels = 1
         self.class_names = [str(digit) for digit in range(10)]
 
-    def setup(self, stage: str) -> None:
+    def build_splits(self, stage: str) -> None:
         """Split the digits (stratified, seeded), upsample and standardise them (once)."""
         if self.test_dataset is not None:
             return

@@ -35,9 +35,11 @@ class FashionMNISTDataModule(MNISTDataModule):
         batch_size: Samples per batch.
         num_workers: Data loader worker processes.
         pin_memory: Pin batches in page-locked memory.
-        val_fraction: Fraction of the training images held out for validation.
+        val_fraction: Fraction of each class's training images held out for validation.
         seed: Seed of the subsets and the validation split.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
+        missing_classes: What a split that lacks a class does: ``error`` (stop before
+            training) or ``warn``.
     """
 
     folder = "FashionMNIST"

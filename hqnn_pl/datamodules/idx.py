@@ -9,14 +9,17 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.datamodules.bad_files import BadFileError
 
 #: IDX type code 0x08: unsigned bytes, the only element type MNIST-like datasets use.
 _UBYTE = 0x08
+_FIX = "Replace bad files with the dataset's original files (or delete them and download again)."
 
 
 def read_idx(path: Path) -> Tensor:
     """Read an IDX file of unsigned bytes, plain or gzip-compressed (by its ``.gz`` suffix).
+
+    Reading checks the whole file: gzip's CRC, the IDX header and that the size matches it.
 
     Args:
         path: The file.
@@ -25,25 +28,26 @@ def read_idx(path: Path) -> Tensor:
         A uint8 tensor with the file's dimensions, e.g. (N, 28, 28) for images, (N,) for labels.
 
     Raises:
-        ConfigurationError: The file cannot be read or is not an IDX file of unsigned bytes.
+        BadFileError: The file cannot be read or is not an IDX file of unsigned bytes.
     """
     try:
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise ConfigurationError(f"Cannot read IDX file {path}: {error}") from error
+        raise BadFileError(path, f"cannot read this IDX file ({error})", _FIX) from error
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _UBYTE or not 1 <= data[3] <= 4:
-        raise ConfigurationError(
-            f"{path} is not an IDX file of unsigned bytes (header {data[:4].hex()}); "
-            "replace it with the dataset's original file."
+        raise BadFileError(
+            path, f"not an IDX file of unsigned bytes (header {data[:4].hex()})", _FIX
         )
     n_dims = data[3]
     header = 4 + 4 * n_dims
     shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(n_dims)]
     expected = header + int(torch.tensor(shape).prod())
     if len(data) != expected:
-        raise ConfigurationError(
-            f"{path} is truncated or corrupt: its header promises shape {shape} "
-            f"({expected} bytes) but the file holds {len(data)} bytes."
+        raise BadFileError(
+            path,
+            f"truncated or corrupt: its header promises shape {shape} ({expected} bytes) but "
+            f"it holds {len(data)} bytes",
+            _FIX,
         )
     return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).view(*shape)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,17 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from hqnn_pl.datamodules.base import BatchTransformDataModule, TransformOn
+from hqnn_pl.datamodules.base import (
+    STAGE_SPLITS,
+    BatchTransformDataModule,
+    MissingClasses,
+    TransformOn,
+)
 from hqnn_pl.datamodules.datasets import (
     IMAGE_SUFFIXES,
     BatchCollate,
     ImageFileDataset,
+    check_image_files,
     class_folders,
     list_images,
     stratified_split,
@@ -68,6 +75,8 @@ class ImageFolderDataModule(BatchTransformDataModule):
         pin_memory: Pin batches in page-locked memory.
         seed: Seed of the class subsets and the split.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
+        missing_classes: What a split that lacks a class does: ``error`` (stop before
+            training) or ``warn``.
     """
 
     def __init__(
@@ -91,6 +100,7 @@ class ImageFolderDataModule(BatchTransformDataModule):
         pin_memory: bool = False,
         seed: int = 0,
         persistent_workers: bool = True,
+        missing_classes: MissingClasses = "error",
     ) -> None:
         ratios = [float(ratio) for ratio in split_ratios]
         if (
@@ -105,7 +115,14 @@ class ImageFolderDataModule(BatchTransformDataModule):
                 f"{sum(ratios):g}), e.g. [0.7, 0.15, 0.15]."
             )
         super().__init__(
-            transform_on, batch_size, num_workers, pin_memory, ratios[1], seed, persistent_workers
+            transform_on,
+            batch_size,
+            num_workers,
+            pin_memory,
+            ratios[1],
+            seed,
+            persistent_workers,
+            missing_classes,
         )
         self._check_options(
             image_size, max_classes, max_per_class, stats_images, mean, std, hflip_probability
@@ -129,6 +146,7 @@ class ImageFolderDataModule(BatchTransformDataModule):
         self.max_per_class = max_per_class
         self.class_names = self._select_classes(classes, max_classes)
         self.paths, self.labels = self._list_images()
+        self._checked: set[str] = set()
         self.num_classes = len(self.class_names)
         self.in_channels = 3
 
@@ -238,18 +256,57 @@ class ImageFolderDataModule(BatchTransformDataModule):
             [self.paths[i] for i in indices.tolist()], self.labels[indices], self.image_size
         )
 
-    def setup(self, stage: str) -> None:
-        """Split each class (seeded) and measure mean and std on the training split if needed."""
-        del stage
-        if self.train_dataset is not None:
-            return
-        train, val, test = stratified_split(self.labels, self.split_ratios, self.generator())
-        self.train_dataset = self._dataset(train)
-        self.val_dataset = self._dataset(val) if len(val) else None
-        self.test_dataset = self._dataset(test) if len(test) else None
+    def build_splits(self, stage: str) -> None:
+        """Split each class (seeded), check the stage's image files, measure mean and std.
+
+        Every image of the splits the stage reads (:data:`STAGE_SPLITS`; ``fit``: all three)
+        is decoded once, cheaply, so that all bad files are named before training instead of
+        one per run when a loader reaches it.
+        """
+        if self.train_dataset is None:
+            train, val, test = stratified_split(self.labels, self.split_ratios, self.generator())
+            self.train_dataset = self._dataset(train)
+            self.val_dataset = self._dataset(val) if len(val) else None
+            self.test_dataset = self._dataset(test) if len(test) else None
+        self.check_files(STAGE_SPLITS.get(stage, ("train", "val", "test")))
         if self.mean is None or self.std is None:
             self.mean, self.std = self.measure_stats(self.train_dataset)
             self._transforms.clear()
+
+    def check_files(self, splits: Sequence[str]) -> None:
+        """Decode (cheaply) every image of ``splits`` not checked yet; name all bad ones at once.
+
+        Args:
+            splits: ``train``, ``val`` and/or ``test``.
+
+        Raises:
+            ConfigurationError: Images cannot be decoded.
+        """
+        datasets = {"train": self.train_dataset, "val": self.val_dataset, "test": self.test_dataset}
+        todo = [s for s in splits if s not in self._checked and datasets[s] is not None]
+        paths = [path for split in todo for path in datasets[split].paths]  # type: ignore[union-attr]
+        if not paths:
+            return
+        start = time.perf_counter()
+        check_image_files(type(self).__name__, paths, self.num_workers)
+        self._checked.update(todo)
+        rank_zero_info(
+            f"ImageFolderDataModule: checked {len(paths):,} images ({', '.join(todo)}) in "
+            f"{time.perf_counter() - start:.1f} s"
+        )
+
+    def missing_classes_fix(self) -> str:
+        """Small classes are the usual cause."""
+        return (
+            "Each split gets at least one image of a class with 3 or more; add images to these "
+            "class folders, raise max_per_class, leave the classes out with "
+            "--data.init_args.classes (or max_classes), or set "
+            "--data.init_args.missing_classes warn to run anyway."
+        )
+
+    def expects_split(self, split: str) -> bool:
+        """Whether ``split_ratios`` gives ``split`` a share."""
+        return self.split_ratios[("train", "val", "test").index(split)] > 0
 
     def measure_stats(self, dataset: ImageFileDataset) -> tuple[list[float], list[float]]:
         """Per-channel mean and std in [0, 1] of (a seeded sample of) resized images.

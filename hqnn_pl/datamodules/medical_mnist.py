@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from hqnn_pl.datamodules.base import BatchTransformDataModule, TransformOn
+from hqnn_pl.datamodules.base import BatchTransformDataModule, MissingClasses, TransformOn
 from hqnn_pl.datamodules.datasets import (
     IMAGE_SUFFIXES,
     TensorImageDataset,
@@ -68,6 +68,8 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
         val_fraction: Fraction of each class's training images held out for validation.
         seed: Seed of the stratified splits.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
+        missing_classes: What a split that lacks a class does: ``error`` (stop before
+            training) or ``warn``.
     """
 
     #: The Kaggle dataset handle, without version.
@@ -95,6 +97,7 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
         persistent_workers: bool = True,
+        missing_classes: MissingClasses = "error",
     ) -> None:
         super().__init__(
             transform_on,
@@ -104,6 +107,7 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
             val_fraction,
             seed,
             persistent_workers,
+            missing_classes,
         )
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")
@@ -231,7 +235,11 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
             labels += [label] * len(files)
         start = time.perf_counter()
         images = decode_images(
-            paths, self.source_size, grayscale=True, num_workers=self.num_workers
+            paths,
+            self.source_size,
+            grayscale=True,
+            num_workers=self.num_workers,
+            owner=type(self).__name__,
         )
         rank_zero_info(
             f"MedicalMNISTDataModule: decoded {len(paths):,} images from {root} in "
@@ -259,8 +267,8 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
         )
         return train[kept], train[val], test
 
-    def setup(self, stage: str) -> None:
-        """Decode all images once, then make the stratified splits."""
+    def build_splits(self, stage: str) -> None:
+        """Decode all images once (naming every bad file at once), then split them."""
         del stage
         if self.images is None or self.labels is None:
             self.images, self.labels = self._decode()

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 from torchvision import datasets
 
-from hqnn_pl.datamodules.base import ImageDataModule, tensor_dataset
+from hqnn_pl.datamodules.bad_files import BadFileError, raise_bad_files
+from hqnn_pl.datamodules.base import ImageDataModule, MissingClasses, tensor_dataset
 from hqnn_pl.datamodules.idx import locate_idx_files, read_idx
 from hqnn_pl.datamodules.preprocessing import resize_images, standardize, to_float_images
 from hqnn_pl.errors import ConfigurationError
@@ -28,7 +29,9 @@ class MNISTDataModule(ImageDataModule):
     The IDX files are looked up in ``data_dir/MNIST/raw`` (where torchvision downloads them),
     ``data_dir/MNIST``, ``data_dir/raw`` or ``data_dir`` itself, plain or gzip-compressed. Images
     are scaled to [0, 1], resized once at setup when ``image_size`` differs from 28 (bilinear, as
-    in the HQNN-Quanv protocol's 14 px) and optionally standardised.
+    in the HQNN-Quanv protocol's 14 px) and optionally standardised. ``fit`` reads the test files
+    too (the CLI tests after fitting), so that every bad file is named before training; the
+    validation split holds ``val_fraction`` of each class.
 
     Args:
         data_dir: Folder holding (or receiving) the data.
@@ -42,9 +45,11 @@ class MNISTDataModule(ImageDataModule):
         batch_size: Samples per batch.
         num_workers: Data loader worker processes.
         pin_memory: Pin batches in page-locked memory.
-        val_fraction: Fraction of the training images held out for validation.
+        val_fraction: Fraction of each class's training images held out for validation.
         seed: Seed of the subsets and the validation split.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
+        missing_classes: What a split that lacks a class does: ``error`` (stop before
+            training) or ``warn``.
     """
 
     #: torchvision's folder name and dataset class for this data.
@@ -68,9 +73,16 @@ class MNISTDataModule(ImageDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
         persistent_workers: bool = True,
+        missing_classes: MissingClasses = "error",
     ) -> None:
         super().__init__(
-            batch_size, num_workers, pin_memory, val_fraction, seed, persistent_workers
+            batch_size,
+            num_workers,
+            pin_memory,
+            val_fraction,
+            seed,
+            persistent_workers,
+            missing_classes,
         )
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")
@@ -116,24 +128,56 @@ class MNISTDataModule(ImageDataModule):
         """Name a copy of the files found elsewhere on this machine, for error messages."""
         return ""
 
-    def _load_split(self, split: str, size: int | None) -> tuple[Tensor, Tensor]:
+    def _read_splits(self, splits: list[str]) -> dict[str, tuple[Tensor, Tensor]]:
+        """Read the images and labels of ``splits``, checking every file before raising.
+
+        Returns:
+            Each split's uint8 images (N, 28, 28) and labels (N,).
+
+        Raises:
+            ConfigurationError: Files are unreadable or disagree; all of them are named.
+        """
         files = self._files()
         if files is None:
             self.prepare_data()
             files = self._files()
             assert files is not None
-        images = read_idx(files[IDX_FILES[f"{split}_images"]])
-        labels = read_idx(files[IDX_FILES[f"{split}_labels"]])
-        if images.dim() != 3 or labels.dim() != 1 or len(images) != len(labels):
-            raise ConfigurationError(
-                f"{files[IDX_FILES[f'{split}_images']]} and its labels disagree: images "
-                f"{tuple(images.shape)}, labels {tuple(labels.shape)}."
-            )
-        if labels.numel() and int(labels.max()) >= self.num_classes:
-            raise ConfigurationError(
-                f"{files[IDX_FILES[f'{split}_labels']]} has label {int(labels.max())}, but "
-                f"{self.folder} has {self.num_classes} classes."
-            )
+        arrays: dict[str, Tensor] = {}
+        errors: list[BadFileError] = []
+        for split in splits:
+            for kind in ("images", "labels"):
+                try:
+                    arrays[f"{split}_{kind}"] = read_idx(files[IDX_FILES[f"{split}_{kind}"]])
+                except BadFileError as error:
+                    errors.append(error)
+        raise_bad_files(type(self).__name__, errors)
+        for split in splits:
+            images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+            label_file = files[IDX_FILES[f"{split}_labels"]]
+            if images.dim() != 3 or labels.dim() != 1 or len(images) != len(labels):
+                errors.append(
+                    BadFileError(
+                        files[IDX_FILES[f"{split}_images"]],
+                        f"images {tuple(images.shape)} do not match the labels "
+                        f"{tuple(labels.shape)} of {label_file.name}",
+                        "Replace the pair with the dataset's original files.",
+                    )
+                )
+            elif labels.numel() and int(labels.max()) >= self.num_classes:
+                errors.append(
+                    BadFileError(
+                        label_file,
+                        f"has label {int(labels.max())}, but {self.folder} has "
+                        f"{self.num_classes} classes",
+                        "Replace it with the dataset's original file.",
+                    )
+                )
+        raise_bad_files(type(self).__name__, errors)
+        return {split: (arrays[f"{split}_images"], arrays[f"{split}_labels"]) for split in splits}
+
+    def _prepare_split(self, split: str, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        """Take the seeded subset, then scale, resize and standardise."""
+        size = self.train_size if split == "train" else self.test_size
         if size is not None:
             if size > len(labels):
                 raise ConfigurationError(
@@ -146,10 +190,29 @@ class MNISTDataModule(ImageDataModule):
             pixels = standardize(pixels, self.mean, self.std)
         return pixels, labels
 
-    def setup(self, stage: str) -> None:
-        """Load, subset, resize and split the images the stage needs (once)."""
+    def missing_classes_fix(self) -> str:
+        """Subsets too small to hold every class are the usual cause."""
+        return (
+            "Raise train_size/test_size (seeded random subsets) or lower val_fraction, or set "
+            "--data.init_args.missing_classes warn to run anyway."
+        )
+
+    def build_splits(self, stage: str) -> None:
+        """Load, subset, resize and split the images the stage needs (once).
+
+        ``fit`` also loads the test split (which is tested after fitting), so that its files
+        are checked before training.
+        """
+        splits = []
         if stage in ("fit", "validate") and self.train_dataset is None:
-            train = tensor_dataset(*self._load_split("train", self.train_size))
+            splits.append("train")
+        if stage in ("fit", "test", "predict") and self.test_dataset is None:
+            splits.append("test")
+        if not splits:
+            return
+        arrays = self._read_splits(splits)
+        if "train" in arrays:
+            train = tensor_dataset(*self._prepare_split("train", *arrays["train"]))
             self.train_dataset, self.val_dataset = self.split_train_val(train)
-        if stage in ("test", "predict") and self.test_dataset is None:
-            self.test_dataset = tensor_dataset(*self._load_split("test", self.test_size))
+        if "test" in arrays:
+            self.test_dataset = tensor_dataset(*self._prepare_split("test", *arrays["test"]))

@@ -19,7 +19,8 @@ def test_reads_python_batches_without_torchvisions_checksum(cifar_dir: Path) -> 
     dm.setup("test")
     assert (dm.num_classes, dm.in_channels, dm.image_size) == (10, 3, 32)
     assert dm.class_names[:2] == ["airplane", "automobile"]  # from batches.meta
-    assert len(dm.train_dataset) == 48 and len(dm.val_dataset) == 12
+    # 6 images per class, 0.2 of each (rounded half up) held out: stratified
+    assert len(dm.train_dataset) == 50 and len(dm.val_dataset) == 10
     assert len(dm.test_dataset) == 20
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (8, 3, 32, 32) and x.dtype == torch.float32

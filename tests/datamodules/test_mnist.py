@@ -16,7 +16,8 @@ def test_reads_torchvision_layout(mnist_dir: Path) -> None:
     dm.setup("fit")
     dm.setup("test")
     assert (dm.num_classes, dm.in_channels, dm.image_size) == (10, 1, 28)
-    assert len(dm.train_dataset) == 45 and len(dm.val_dataset) == 15
+    # 6 images per class, 0.25 of each (1.5, rounded half up) held out: stratified
+    assert len(dm.train_dataset) == 40 and len(dm.val_dataset) == 20
     assert len(dm.test_dataset) == 20
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32
@@ -34,7 +35,9 @@ def test_gzip_files_in_a_flat_folder_resized_unnormalized(tmp_path: Path) -> Non
 
 def test_subsets_and_validation_split_are_seeded(mnist_dir: Path) -> None:
     def split(seed: int) -> list[int]:
-        dm = MNISTDataModule(data_dir=mnist_dir, train_size=40, test_size=10, seed=seed)
+        dm = MNISTDataModule(
+            data_dir=mnist_dir, train_size=40, test_size=10, seed=seed, missing_classes="warn"
+        )
         dm.setup("fit")
         dm.setup("test")
         assert len(dm.train_dataset) + len(dm.val_dataset) == 40
