@@ -45,5 +45,5 @@ def test_method_reaches_the_layer_and_both_methods_agree(
 
 
 def test_unknown_method_is_refused_with_the_choices() -> None:
-    with pytest.raises(ConfigurationError, match="Unknown method 'fast'.*'gatewise'"):
+    with pytest.raises(ConfigurationError, match=r"Unknown method 'fast'.*'gatewise'"):
         HQNNParallel(num_classes=3, in_channels=1, image_size=16, method="fast")
