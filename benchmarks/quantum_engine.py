@@ -6,6 +6,7 @@ repeats after warm-up) and the ratios for:
 1. ParallelQuantumLayer (q=5, c=4, i=3, batch 256): torch backend vs pennylane backend
    (default.qubit, backprop).
 2. Quanv2d (trainable HQNN-Quanv block, 28x28 input, batch 64): torch vs pennylane.
+   On CPU, [1] and [2] run at torch's thread count and again on 1 thread.
 3. One training step (forward + backward + Adam step) of HQNNParallel vs CNN at batch 256 on
    1x28x28 input.
 4. A 60,000-image epoch estimate of an HQNN-Quanv-like net (Quanv2d + flatten + Linear) vs a
@@ -114,8 +115,15 @@ def row(label: str, seconds: float, note: str = "") -> None:
     print(f"  {label:<46s}{ms(seconds)}{('  ' + note) if note else ''}")
 
 
+def threads_note() -> str:
+    return f" [{torch.get_num_threads()} torch thread{'s' if torch.get_num_threads() > 1 else ''}]"
+
+
 def bench_parallel(device: torch.device, repeats: int, pl_repeats: int) -> None:
-    print("\n[1] ParallelQuantumLayer(n_qubits=5, n_circuits=4, depth=3), batch 256, fwd+bwd")
+    print(
+        "\n[1] ParallelQuantumLayer(n_qubits=5, n_circuits=4, depth=3), batch 256, fwd+bwd"
+        + threads_note()
+    )
     torch.manual_seed(0)
     layer = ParallelQuantumLayer(5, 4, 3).to(device)
     pl_layer = ParallelQuantumLayer(5, 4, 3, backend="pennylane", diff_method="backprop")
@@ -131,7 +139,10 @@ def bench_parallel(device: torch.device, repeats: int, pl_repeats: int) -> None:
 
 def bench_quanv(device: torch.device, repeats: int, pl_repeats: int, quick: bool) -> None:
     batch = 64
-    print(f"\n[2] Quanv2d (trainable, k=2, stride=2), 1x28x28 input, batch {batch}, fwd+bwd")
+    print(
+        f"\n[2] Quanv2d (trainable, k=2, stride=2), 1x28x28 input, batch {batch}, fwd+bwd"
+        + threads_note()
+    )
     torch.manual_seed(0)
     layer = Quanv2d().to(device)
     pl_layer = Quanv2d(backend="pennylane", diff_method="backprop")
@@ -298,6 +309,12 @@ def main() -> None:
     print(f"Timings: median of {repeats} repeats after warm-up (pennylane: {pl_repeats})")
     bench_parallel(device, repeats, pl_repeats)
     bench_quanv(device, repeats, pl_repeats, args.quick)
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and threads != 1:  # the same two comparisons on one thread
+        torch.set_num_threads(1)
+        bench_parallel(device, repeats, pl_repeats)
+        bench_quanv(device, repeats, pl_repeats, args.quick)
+        torch.set_num_threads(threads)
     bench_models(device, repeats)
     bench_epoch(device, repeats)
     bench_lightning_epoch(device, rounds=1 if args.quick else 2)

@@ -52,6 +52,7 @@ class HQNNQuanv(ImageClassifier):
         device: PennyLane device name, used by the ``pennylane`` backend.
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
         shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact expectations.
+        method: How the torch backend simulates the quanvolution (see ``Quanv2d``; ``auto`` picks).
         optimizer: Optimiser factory (Adam by default).
         lr_scheduler: Optional learning-rate scheduler factory.
     """
@@ -66,6 +67,7 @@ class HQNNQuanv(ImageClassifier):
         device: str = "default.qubit",
         diff_method: str = "backprop",
         shots: int | None = None,
+        method: Literal["auto", "heisenberg", "dense", "gatewise"] = "auto",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -77,6 +79,7 @@ class HQNNQuanv(ImageClassifier):
             "device": device,
             "diff_method": diff_method,
             "shots": shots,
+            "method": method,
         }
         super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
         self.save_hyperparameters()

@@ -49,6 +49,7 @@ class RandomQuanvNet(ImageClassifier):
         device: PennyLane device name, used by the ``pennylane`` backend.
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
         shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact values.
+        method: How the torch backend simulates the quanvolution (see ``Quanv2d``; ``auto`` picks).
         optimizer: Optimiser factory (Adam by default).
         lr_scheduler: Optional learning-rate scheduler factory.
     """
@@ -71,6 +72,7 @@ class RandomQuanvNet(ImageClassifier):
         device: str = "default.qubit",
         diff_method: str = "backprop",
         shots: int | None = None,
+        method: Literal["auto", "heisenberg", "dense", "gatewise"] = "auto",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -84,6 +86,7 @@ class RandomQuanvNet(ImageClassifier):
             "device": device,
             "diff_method": diff_method,
             "shots": shots,
+            "method": method,
         }
         self.hidden_features = hidden_features
         self.cache_features = cache_features

@@ -206,6 +206,7 @@ class ResNetHQNN(_ResNetModel):
         device: PennyLane device name, used by the ``pennylane`` backend.
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
         shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact values.
+        method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
         optimizer: Optimiser factory (Adam by default).
         lr_scheduler: Optional learning-rate scheduler factory.
     """
@@ -226,6 +227,7 @@ class ResNetHQNN(_ResNetModel):
         device: str = "default.qubit",
         diff_method: str = "backprop",
         shots: int | None = None,
+        method: Literal["auto", "dense", "gatewise"] = "auto",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -239,6 +241,7 @@ class ResNetHQNN(_ResNetModel):
             "device": device,
             "diff_method": diff_method,
             "shots": shots,
+            "method": method,
         }
         super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
         self.save_hyperparameters()
