@@ -75,7 +75,7 @@ class ImageClassifier(LightningModule, ABC):
         self.image_size = image_size
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
-        self.network = self.configure_network()
+        self.network = self.configure_quantum_block(self.configure_network())
         self.configure_metrics()
         self.test_confusion_matrix: Tensor | None = None
 
@@ -86,6 +86,14 @@ class ImageClassifier(LightningModule, ABC):
         Returns:
             The network; it becomes :attr:`network`.
         """
+
+    def configure_quantum_block(self, network: nn.Module) -> nn.Module:
+        """Apply the ``quantum_block`` ablation to the built network (quantum models only).
+
+        Classical models return the network unchanged; quantum models inherit
+        :class:`~hqnn_pl.models.ablation.QuantumBlockMixin`, which freezes or removes the circuits.
+        """
+        return network
 
     def configure_metrics(self) -> None:
         """Create one MetricCollection per split and the test confusion matrix."""
