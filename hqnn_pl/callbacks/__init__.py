@@ -1,6 +1,7 @@
 """Callbacks for hqnn-pl runs, usable from YAML as ``trainer.callbacks``.
 
 * :class:`ParameterCount`: exact parameter counts (quantum / classical, per block).
+* :class:`EpochTimer`: seconds per training epoch in ``metrics.csv``.
 * :class:`CircuitDrawer`: text and PNG drawings (and OpenQASM) of every circuit.
 * :class:`WandbExtras`: test confusion matrix and ``wandb.watch`` for W&B runs.
 * :class:`PredictionWriter`: ``hqnn-pl predict``'s classes and probabilities as CSV; the CLI
@@ -12,6 +13,7 @@
 """
 
 from hqnn_pl.callbacks.circuit_drawer import CircuitDrawer
+from hqnn_pl.callbacks.epoch_timer import EpochTimer
 from hqnn_pl.callbacks.exception_checkpoint import ExceptionCheckpoint
 from hqnn_pl.callbacks.parameter_count import ParameterCount
 from hqnn_pl.callbacks.prediction_writer import PredictionWriter
@@ -21,6 +23,7 @@ from hqnn_pl.callbacks.wandb_extras import WandbExtras
 
 __all__ = [
     "CircuitDrawer",
+    "EpochTimer",
     "ExceptionCheckpoint",
     "ParameterCount",
     "PredictionWriter",
