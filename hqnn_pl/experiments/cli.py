@@ -186,8 +186,9 @@ def _specs(paths: list[str], extra: list[str]) -> list[ConfigSpec]:
 
 
 def _runs(specs: list[ConfigSpec], seeds: int, out: Path, only: list[str] | None) -> list[Run]:
+    # Seed-major order: an interrupted comparison still has complete seeds to pair.
     runs = [
-        Run(s.label, seed, run_folder(out, s.label, seed)) for s in specs for seed in range(seeds)
+        Run(s.label, seed, run_folder(out, s.label, seed)) for seed in range(seeds) for s in specs
     ]
     if not only:
         return runs
