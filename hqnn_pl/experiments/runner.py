@@ -112,7 +112,7 @@ class Runner:
         extra: Sequence[str],
         parallel: int,
         threads: int,
-        report: Callable[[str], None] = print,
+        report: Callable[[str], None] = lambda line: print(line, flush=True),
     ) -> None:
         self.specs = {s.label: s for s in specs}
         self.extra = list(extra)
