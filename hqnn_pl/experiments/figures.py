@@ -9,16 +9,46 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 
 from hqnn_pl.experiments.collect import CURVE_METRICS, RunResult
 
 DPI = 110
 
 
-def curve_figures(results: dict[str, list[RunResult]], folder: Path) -> list[Path]:
-    """One PNG per metric in :data:`CURVE_METRICS` that any run logged: mean line, +-1 std band.
+def plot_curves(ax: Axes, results: dict[str, list[RunResult]], metric: str) -> list[str]:
+    """Draw one config per line: the mean over seeds per epoch and a +-1 std band.
 
     Epochs where only some seeds have a value (an unfinished run) use the seeds that have one.
+
+    Returns:
+        The configs drawn, in order (one line each).
+    """
+    drawn = []
+    for label, runs in results.items():
+        epochs = sorted({e for r in runs for e in r.curves.get(metric, {})})
+        if not epochs:
+            continue
+        values = [
+            [r.curves[metric][e] for r in runs if e in r.curves.get(metric, {})] for e in epochs
+        ]
+        mean = np.array([np.mean(v) for v in values])
+        std = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values])
+        x = np.array(epochs) + 1
+        n = sum(1 for r in runs if r.curves.get(metric))
+        (line,) = ax.plot(x, mean, label=f"{label} (n={n})", linewidth=1.5)
+        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        drawn.append(label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: mean +- 1 std over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return drawn
+
+
+def curve_figures(results: dict[str, list[RunResult]], folder: Path) -> list[Path]:
+    """One PNG per metric in :data:`CURVE_METRICS` that any run logged (see :func:`plot_curves`).
 
     Returns:
         The PNG files written (``curve_train_loss.png`` ...).
@@ -29,25 +59,7 @@ def curve_figures(results: dict[str, list[RunResult]], folder: Path) -> list[Pat
             continue
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
         try:
-            for label, runs in results.items():
-                epochs = sorted({e for r in runs for e in r.curves.get(metric, {})})
-                if not epochs:
-                    continue
-                values = [
-                    [r.curves[metric][e] for r in runs if e in r.curves.get(metric, {})]
-                    for e in epochs
-                ]
-                mean = np.array([np.mean(v) for v in values])
-                std = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values])
-                x = np.array(epochs) + 1
-                n = sum(1 for r in runs if r.curves.get(metric))
-                (line,) = ax.plot(x, mean, label=f"{label} (n={n})", linewidth=1.5)
-                ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(metric)
-            ax.set_title(f"{metric}: mean +- 1 std over seeds")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+            plot_curves(ax, results, metric)
             fig.tight_layout()
             path = folder / f"curve_{metric.replace('/', '_')}.png"
             fig.savefig(path, dpi=DPI)

@@ -4,8 +4,9 @@ Each run is an ``hqnn-pl fit`` child process in its pinned folder (see
 :mod:`hqnn_pl.experiments.plan`). A run is *finished* when its ``metrics.csv`` holds test
 metrics; an unfinished one restarts from the newer of its ``last.ckpt`` and
 ``on_exception.ckpt`` (the explicit file, with the folder pinned, so nothing else can be picked).
-While a run trains, its folder holds a lock (``fcntl.flock`` on ``.compare.lock``, released by
-the kernel when the process dies), so two comparisons never train the same run. Children die
+While a run trains, its folder holds a lock (``fcntl.flock`` on ``.compare.lock``, shared with the
+child and released by the kernel when both are gone), so two comparisons never train the same
+run, even right after one was killed. Children die
 with the tool (``PR_SET_PDEATHSIG``): a killed tool leaves no orphan training in its folders.
 """
 
@@ -73,19 +74,32 @@ def resume_checkpoint(folder: Path) -> Path | None:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[bool]:
-    """Hold an exclusive lock on the run folder; yields False when another process holds it."""
+def folder_lock(folder: Path) -> Iterator[int | None]:
+    """Hold an exclusive lock on the run folder.
+
+    Yields:
+        The locked file descriptor (pass it to the child, so the lock lasts as long as the
+        child does), or None when another process holds the lock.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / LOCK_FILE).open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
+            yield None
             return
         try:
-            yield True
+            yield handle.fileno()
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def is_locked(folder: Path) -> bool:
+    """Whether a process (a comparison or its child) holds the run folder's lock."""
+    if not (folder / LOCK_FILE).is_file():
+        return False
+    with folder_lock(folder) as fd:
+        return fd is None
 
 
 def _die_with_parent() -> None:
@@ -157,8 +171,8 @@ class Runner:
     def _run_one(self, run: Run, index: int) -> Outcome:
         if self._stopping:
             return Outcome(run, "interrupted")
-        with folder_lock(run.folder) as locked:
-            if not locked:
+        with folder_lock(run.folder) as lock_fd:
+            if lock_fd is None:
                 self.report(f"{run.label} seed {run.seed}: another process is training it; left.")
                 return Outcome(run, "busy")
             if is_finished(run.folder):  # finished by another process meanwhile
@@ -168,7 +182,7 @@ class Runner:
             how = f"resuming from {checkpoint.name}" if checkpoint else "starting"
             self.report(f"[{index}] {run.label} seed {run.seed}: {how} ({run.folder})")
             start = time.perf_counter()
-            returncode = self._execute(command, run.folder)
+            returncode = self._execute(command, run.folder, lock_fd)
             seconds = time.perf_counter() - start
             self._record(run, returncode, seconds, checkpoint)
         if returncode == 0 and is_finished(run.folder):
@@ -183,7 +197,7 @@ class Runner:
         )
         return Outcome(run, "failed", seconds, checkpoint, tail)
 
-    def _execute(self, command: list[str], folder: Path) -> int:
+    def _execute(self, command: list[str], folder: Path, lock_fd: int) -> int:
         with (folder / LOG_FILE).open("ab") as log:
             log.write(f"\n$ {' '.join(command)}\n".encode())
             log.flush()
@@ -196,6 +210,7 @@ class Runner:
                     stderr=subprocess.STDOUT,
                     env=child_env(self.threads),
                     preexec_fn=_die_with_parent,
+                    pass_fds=(lock_fd,),  # the child holds the folder's lock until it exits
                 )
                 self._children.add(child)
             try:
