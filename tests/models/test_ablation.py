@@ -51,7 +51,7 @@ def test_modes_keep_shapes_and_counts(cls, kwargs, layer_type) -> None:
                 and isinstance(dict(trained.named_modules())[n], layer_type)
             )  # fmt: skip
             out = []
-            replaced.register_forward_hook(lambda _m, _i, o: out.append(tuple(o.shape)))
+            replaced.register_forward_hook(lambda _m, _i, o, out=out: out.append(tuple(o.shape)))
             model(x)
             assert out == [quantum_shape]
     q = counts["trained"]["quantum"]
@@ -112,7 +112,7 @@ def test_ablation_needs_a_quantum_block() -> None:
 
 
 def test_random_quanvolution_cannot_be_trained() -> None:
-    with pytest.raises(ConfigurationError, match="frozen .*or identity"):
+    with pytest.raises(ConfigurationError, match=r"frozen .*or identity"):
         RandomQuanvNet(num_classes=10, in_channels=1, image_size=8, quantum_block="trained")
     model = RandomQuanvNet(num_classes=10, in_channels=1, image_size=8, quantum_block="identity")
     assert model(torch.rand(2, 1, 8, 8)).shape == (2, 10)
