@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from hqnn_pl.experiments.collect import CURVE_METRICS, RunResult
 
@@ -39,6 +40,7 @@ def plot_curves(ax: Axes, results: dict[str, list[RunResult]], metric: str) -> l
         (line,) = ax.plot(x, mean, label=f"{label} (n={n})", linewidth=1.5)
         ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         drawn.append(label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric}: mean +- 1 std over seeds")

@@ -83,6 +83,12 @@ class Run:
 
 def labels_for(paths: Sequence[str]) -> list[str]:
     """Short unique labels: file stems, prefixed by their folder where stems repeat."""
+    resolved = [str(Path(p).resolve()) for p in paths]
+    twice = sorted({p for p, r in zip(paths, resolved, strict=True) if resolved.count(r) > 1})
+    if twice:
+        raise ConfigurationError(
+            f"The same config is given twice ({', '.join(twice)}): give each config once."
+        )
     stems = [Path(p).stem for p in paths]
     labels = [
         f"{Path(p).parent.name}-{Path(p).stem}" if stems.count(Path(p).stem) > 1 else Path(p).stem
@@ -91,7 +97,7 @@ def labels_for(paths: Sequence[str]) -> list[str]:
     if len(set(labels)) != len(labels):
         repeated = sorted({label for label in labels if labels.count(label) > 1})
         raise ConfigurationError(
-            f"The same config is given twice ({', '.join(repeated)}): give each config once."
+            f"Configs {', '.join(repeated)} share a folder and file name: rename one of them."
         )
     return labels
 

@@ -19,7 +19,8 @@ def test_multi_seed_is_the_compare_tool(tmp_path) -> None:
     )  # fmt: skip
     # Same options and refusals as hqnn-pl-compare: one config twice is an error.
     assert result.returncode == 2
+    config = CONFIGS / "quickstart.yaml"
     assert result.stderr.strip() == (
-        "hqnn-pl-compare: error: The same config is given twice (quickstart): give each config "
+        f"hqnn-pl-compare: error: The same config is given twice ({config}): give each config "
         "once."
     )
