@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,14 +60,13 @@ def write_config(folder: Path, name: str, body: str, data: str = DIGITS_DATA) ->
     return str(path)
 
 
-def compare(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def compare(*args: str, cwd: Path, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     """Run ``python -m hqnn_pl.experiments`` (hqnn-pl-compare) in a child process."""
-    env_path = f"{REPO}"
     return subprocess.run(
         [sys.executable, "-m", "hqnn_pl.experiments", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=timeout,
-        env={**__import__("os").environ, "PYTHONPATH": env_path, "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
     )

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from hqnn_pl.experiments.runner import is_finished, is_locked
 from tests.conftest import REPO
 from tests.data.idx import make_idx_dataset
@@ -22,6 +24,7 @@ def _wait(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow  # three tool runs and four training processes: about a minute on a quiet machine
 def test_killed_comparison_resumes_without_redoing_finished_seeds(tmp_path: Path) -> None:
     config = write_config(tmp_path, "hqnn", HQNN.format(block="trained"))
     args = ["--config", config, "--seeds", "2", "--out", "out", "--",
@@ -35,7 +38,7 @@ def test_killed_comparison_resumes_without_redoing_finished_seeds(tmp_path: Path
         env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
     )
     try:
-        _wait(lambda: (seed1 / "checkpoints" / "last.ckpt").is_file(), 300, "seed 1's epoch")
+        _wait(lambda: (seed1 / "checkpoints" / "last.ckpt").is_file(), 900, "seed 1's epoch")
         tool.kill()  # SIGKILL: no chance to clean up
         tool.wait(10)
     finally:
@@ -43,10 +46,10 @@ def test_killed_comparison_resumes_without_redoing_finished_seeds(tmp_path: Path
             tool.kill()
     assert is_finished(seed0) and not is_finished(seed1)
     # The training child dies with the tool (and checkpoints) rather than living on.
-    _wait(lambda: not is_locked(seed1), 120, "the orphaned run to stop")
+    _wait(lambda: not is_locked(seed1), 300, "the orphaned run to stop")
     finished_metrics = (seed0 / "metrics.csv").read_bytes()
     mtime = (seed0 / "metrics.csv").stat().st_mtime_ns
-    rerun = compare(*args, cwd=tmp_path)
+    rerun = compare(*args, cwd=tmp_path, timeout=1800)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "1 of 2 runs finished before: skipped." in rerun.stdout
     assert "hqnn seed 1: resuming from" in rerun.stdout
@@ -70,7 +73,7 @@ def test_failed_config_is_reported_and_the_rest_summarised(tmp_path: Path) -> No
     good = write_config(tmp_path, "good", CNN, data=data.format(tmp_path / "mnist"))
     bad = write_config(tmp_path, "missing", CNN, data=data.format(tmp_path / "nowhere"))
     result = compare(
-        "--config", good, bad, "--seeds", "2", "--out", "out", "--",
+        "--config", good, bad, "--seeds", "2", "--parallel", "2", "--out", "out", "--",
         "--trainer.max_epochs", "1", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 1
