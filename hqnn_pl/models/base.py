@@ -281,7 +281,9 @@ class ImageClassifier(LightningModule, ABC):
     def on_fit_start(self) -> None:
         """Report the exact parameter counts (Lightning's summary rounds them)."""
         counts = self.parameter_counts()
+        frozen = sum(p.numel() for p in self.parameters()) - counts["trainable"]
         rank_zero_info(
             f"{type(self).__name__}: {counts['trainable']:,} trainable parameters "
             f"({counts['quantum']:,} quantum, {counts['classical']:,} classical)"
+            + (f", {frozen:,} frozen" if frozen else "")
         )
