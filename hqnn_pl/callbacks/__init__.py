@@ -1,6 +1,7 @@
 """Callbacks for hqnn-pl runs, usable from YAML as ``trainer.callbacks``.
 
 * :class:`ParameterCount`: exact parameter counts (quantum / classical, per block).
+* :class:`EpochTimer`: seconds per training epoch in ``metrics.csv``.
 * :class:`CircuitDrawer`: text and PNG drawings (and OpenQASM) of every circuit.
 * :class:`GradientMonitor`: mean, variance and norm of the circuit-weight gradients per epoch.
 * :class:`RunPictures`: ``curves.png`` every epoch, ``confusion_matrix.{png,csv}`` after test;
@@ -16,6 +17,7 @@
 """
 
 from hqnn_pl.callbacks.circuit_drawer import CircuitDrawer
+from hqnn_pl.callbacks.epoch_timer import EpochTimer
 from hqnn_pl.callbacks.exception_checkpoint import ExceptionCheckpoint
 from hqnn_pl.callbacks.finite_loss import FiniteLossGuard
 from hqnn_pl.callbacks.gradient_monitor import GradientMonitor
@@ -28,6 +30,7 @@ from hqnn_pl.callbacks.wandb_extras import WandbExtras
 
 __all__ = [
     "CircuitDrawer",
+    "EpochTimer",
     "ExceptionCheckpoint",
     "FiniteLossGuard",
     "GradientMonitor",

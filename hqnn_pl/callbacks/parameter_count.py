@@ -72,7 +72,7 @@ def top_level_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 def format_table(title: str, rows: dict[str, dict[str, int]]) -> str:
     """Render counts as an aligned text table, one row per entry of ``rows``."""
-    columns = ("total", "trainable", "quantum", "classical")
+    columns = ("total", "trainable", "frozen", "quantum", "classical")
     width = max(len(name) for name in [*rows, "block"])
     cells = {name: [f"{counts[c]:,}" for c in columns] for name, counts in rows.items()}
     widths = [max(len(c), *(len(r[i]) for r in cells.values())) for i, c in enumerate(columns)]
@@ -92,8 +92,8 @@ def format_table(title: str, rows: dict[str, dict[str, int]]) -> str:
 class ParameterCount(Callback):
     """Report the exact parameter counts when fitting starts.
 
-    Prints a table (total, trainable, quantum, classical, per top-level block), writes it as JSON
-    into the run folder and logs the totals to the logger(s) as hyperparameters
+    Prints a table (total, trainable, frozen, quantum, classical, per top-level block), writes
+    it as JSON into the run folder and logs the totals to the logger(s) as hyperparameters
     ``params/total``, ``params/trainable``, ``params/frozen``, ``params/quantum`` and
     ``params/classical`` (in W&B they land in the run's config). The quantum count is exact: the
     trainable weights of hqnn-pl's quantum layers. Runs on rank zero only.

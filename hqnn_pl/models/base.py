@@ -77,7 +77,7 @@ class ImageClassifier(LightningModule, ABC):
         self.image_size = image_size
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
-        self.network = self.configure_network()
+        self.network = self.configure_quantum_block(self.configure_network())
         self.configure_metrics()
         self.test_confusion_matrix: Tensor | None = None
 
@@ -88,6 +88,14 @@ class ImageClassifier(LightningModule, ABC):
         Returns:
             The network; it becomes :attr:`network`.
         """
+
+    def configure_quantum_block(self, network: nn.Module) -> nn.Module:
+        """Apply the ``quantum_block`` ablation to the built network (quantum models only).
+
+        Classical models return the network unchanged; quantum models inherit
+        :class:`~hqnn_pl.models.ablation.QuantumBlockMixin`, which freezes or removes the circuits.
+        """
+        return network
 
     def configure_metrics(self) -> None:
         """Create one MetricCollection per split and the test confusion matrix."""
@@ -304,7 +312,9 @@ class ImageClassifier(LightningModule, ABC):
     def on_fit_start(self) -> None:
         """Report the exact parameter counts (Lightning's summary rounds them)."""
         counts = self.parameter_counts()
+        frozen = sum(p.numel() for p in self.parameters()) - counts["trainable"]
         rank_zero_info(
             f"{type(self).__name__}: {counts['trainable']:,} trainable parameters "
             f"({counts['quantum']:,} quantum, {counts['classical']:,} classical)"
+            + (f", {frozen:,} frozen" if frozen else "")
         )

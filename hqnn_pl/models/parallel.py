@@ -10,6 +10,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
 from hqnn_pl.models.trunk import ConvTrunk
 from hqnn_pl.quantum import ParallelQuantumLayer
@@ -42,7 +43,7 @@ class DenseHybridNet(nn.Module):
         return self.head(self.middle(self.encoder(self.trunk(x))))
 
 
-class HQNNParallel(ImageClassifier):
+class HQNNParallel(QuantumBlockMixin, ImageClassifier):
     """HQNN-Parallel: a conv trunk, then c parallel quantum circuits as the hidden dense layer.
 
     Senokosov et al., "Quantum machine learning for image classification", Mach. Learn.: Sci.
@@ -67,6 +68,9 @@ class HQNNParallel(ImageClassifier):
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
         shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact expectations.
         method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
+        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
+            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
+            :mod:`hqnn_pl.models.ablation`.
         optimizer: Optimiser factory (Adam by default).
         lr_scheduler: Optional learning-rate scheduler factory.
     """
@@ -87,9 +91,11 @@ class HQNNParallel(ImageClassifier):
         diff_method: str = "backprop",
         shots: int | None = None,
         method: Literal["auto", "dense", "gatewise"] = "auto",
+        quantum_block: QuantumBlock = "trained",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
+        self.quantum_block = quantum_block
         for name, value in (("n_qubits", n_qubits), ("n_features", n_features)):
             if value < 1:
                 raise ConfigurationError(

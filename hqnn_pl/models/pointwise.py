@@ -9,6 +9,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
 from hqnn_pl.quantum import QuantumPointwiseConv2d
 
@@ -65,7 +66,7 @@ class PointwiseNet(nn.Module):
         return self.head(self.body(self.norm(self.pointwise(self.stem(x)))))
 
 
-class QPCNN(ImageClassifier):
+class QPCNN(QuantumBlockMixin, ImageClassifier):
     """Quantum pointwise CNN: the 1x1 convolution after the first block is a quantum circuit.
 
     At every pixel the ``stem_channels``-vector is L2-normalised and amplitude-encoded into
@@ -87,6 +88,9 @@ class QPCNN(ImageClassifier):
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
         shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact values.
         method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
+        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
+            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
+            :mod:`hqnn_pl.models.ablation`.
         optimizer: Optimiser factory (Adam by default).
         lr_scheduler: Optional learning-rate scheduler factory.
     """
@@ -105,9 +109,11 @@ class QPCNN(ImageClassifier):
         diff_method: str = "backprop",
         shots: int | None = None,
         method: Literal["auto", "dense", "gatewise"] = "auto",
+        quantum_block: QuantumBlock = "trained",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
+        self.quantum_block = quantum_block
         self.stem_channels = stem_channels
         self.hidden_channels = hidden_channels
         self.pointwise_kwargs = {

@@ -9,6 +9,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
 from hqnn_pl.quantum import Quanv2d
 
@@ -34,7 +35,7 @@ def conv_output_side(image_size: int, kernel_size: int, stride: int) -> int:
     return (image_size - kernel_size) // stride + 1
 
 
-class HQNNQuanv(ImageClassifier):
+class HQNNQuanv(QuantumBlockMixin, ImageClassifier):
     """HQNN-Quanv: a trainable 2x2 quanvolution (4 qubits, 4 weights) -> flatten -> Linear.
 
     Each 2x2 patch of each channel is RY(pi x)-embedded into 4 qubits, passed through the paper's
@@ -53,6 +54,9 @@ class HQNNQuanv(ImageClassifier):
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
         shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact expectations.
         method: How the torch backend simulates the quanvolution (see ``Quanv2d``; ``auto`` picks).
+        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
+            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
+            :mod:`hqnn_pl.models.ablation`.
         optimizer: Optimiser factory (Adam by default).
         lr_scheduler: Optional learning-rate scheduler factory.
     """
@@ -68,9 +72,11 @@ class HQNNQuanv(ImageClassifier):
         diff_method: str = "backprop",
         shots: int | None = None,
         method: Literal["auto", "heisenberg", "dense", "gatewise"] = "auto",
+        quantum_block: QuantumBlock = "trained",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
+        self.quantum_block = quantum_block
         self.quanv_kwargs = {
             "kernel_size": 2,
             "stride": stride,

@@ -8,6 +8,8 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
+from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import RUNTIME_KEYS, ImageClassifier
 from hqnn_pl.models.feature_cache import FeatureCache
 from hqnn_pl.models.quanv import conv_output_side
@@ -24,7 +26,7 @@ def mlp_head(in_features: int, hidden_features: int, num_classes: int) -> nn.Seq
     )
 
 
-class RandomQuanvNet(ImageClassifier):
+class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
     """A seeded random k x k quanvolution (not trained) -> Flatten -> Linear -> ReLU -> Linear.
 
     Each k x k patch of each channel is RY(pi x)-embedded into k*k qubits, transformed by a fixed
@@ -50,6 +52,8 @@ class RandomQuanvNet(ImageClassifier):
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
         shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact values.
         method: How the torch backend simulates the quanvolution (see ``Quanv2d``; ``auto`` picks).
+        quantum_block: ``frozen`` (the random circuit, which never trains) or ``identity`` (the
+            patches' pixels instead of the circuit's outputs); see :mod:`hqnn_pl.models.ablation`.
         optimizer: Optimiser factory (Adam by default).
         lr_scheduler: Optional learning-rate scheduler factory.
     """
@@ -73,9 +77,17 @@ class RandomQuanvNet(ImageClassifier):
         diff_method: str = "backprop",
         shots: int | None = None,
         method: Literal["auto", "heisenberg", "dense", "gatewise"] = "auto",
+        quantum_block: QuantumBlock = "frozen",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
+        if quantum_block == "trained":
+            raise ConfigurationError(
+                "RandomQuanvNet's random circuit has no trainable weights, so quantum_block="
+                "'trained' is not available: use frozen (the default) or identity, or HQNNQuanv "
+                "for a trainable quanvolution."
+            )
+        self.quantum_block = quantum_block
         self.quanv_kwargs = {
             "kernel_size": kernel_size,
             "stride": stride,

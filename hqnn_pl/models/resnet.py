@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torchvision import models
 
 from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import RUNTIME_KEYS, ImageClassifier
 from hqnn_pl.quantum import ParallelQuantumLayer
 
@@ -182,7 +183,7 @@ class ResNetLinearNet(nn.Module):
         return self.head(self.backbone(x))
 
 
-class ResNetHQNN(_ResNetModel):
+class ResNetHQNN(QuantumBlockMixin, _ResNetModel):
     """A ResNet backbone with a variational quantum head (Watt, Shadoyan, Nguyen 2026).
 
     The backbone's features are projected to q angles ``tanh(h) * s * pi`` (trainable s),
@@ -207,6 +208,9 @@ class ResNetHQNN(_ResNetModel):
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
         shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact values.
         method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
+        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
+            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
+            :mod:`hqnn_pl.models.ablation`.
         optimizer: Optimiser factory (Adam by default).
         lr_scheduler: Optional learning-rate scheduler factory.
     """
@@ -228,9 +232,11 @@ class ResNetHQNN(_ResNetModel):
         diff_method: str = "backprop",
         shots: int | None = None,
         method: Literal["auto", "dense", "gatewise"] = "auto",
+        quantum_block: QuantumBlock = "trained",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
+        self.quantum_block = quantum_block
         self._check_inputs(in_channels, backbone_lr)
         self.backbone_name = backbone
         self.weights = weights

@@ -71,5 +71,5 @@ def test_fit_prints_the_table_writes_json_and_logs_hyperparameters(
     assert hparams["n_qubits"] == 5  # the model's own hyperparameters are still there
     table = next(r.getMessage() for r in caplog.records if "Parameters of" in r.getMessage())
     lines = table.splitlines()
-    assert lines[1].split() == ["block", "total", "trainable", "quantum", "classical"]
-    assert lines[-1].split() == ["total", "24,074", "24,074", "180", "23,894"]
+    assert lines[1].split() == ["block", "total", "trainable", "frozen", "quantum", "classical"]
+    assert lines[-1].split() == ["total", "24,074", "24,074", "0", "180", "23,894"]

@@ -1,0 +1,245 @@
+"""Running a comparison's (config, seed) pairs: skip finished runs, resume unfinished ones.
+
+Each run is an ``hqnn-pl fit`` child process in its pinned folder (see
+:mod:`hqnn_pl.experiments.plan`). A run is *finished* when its ``metrics.csv`` holds test
+metrics; an unfinished one restarts from the newer of its ``last.ckpt`` and
+``on_exception.ckpt`` (the explicit file, with the folder pinned, so nothing else can be picked).
+While a run trains, its folder holds a lock (``fcntl.flock`` on ``.compare.lock``, shared with the
+child and released by the kernel when both are gone), so two comparisons never train the same
+run, even right after one was killed. Children die
+with the tool (``PR_SET_PDEATHSIG``): a killed tool leaves no orphan training in its folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import ctypes
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from hqnn_pl.experiments.plan import ConfigSpec, Run, child_env, fit_command
+
+#: Checkpoints an unfinished run restarts from (the newer one).
+RESUME_CHECKPOINTS = ("last.ckpt", "on_exception.ckpt")
+LOCK_FILE = ".compare.lock"
+LOG_FILE = "log.txt"
+RUN_RECORD = "compare_run.json"
+
+
+@dataclass
+class Outcome:
+    """What happened to one run in this invocation.
+
+    Attributes:
+        run: The run.
+        status: ``finished`` (skipped: done before), ``done`` (trained now), ``failed``,
+            ``busy`` (another process holds its folder) or ``interrupted``.
+        seconds: Wall time of the child process (0 when skipped).
+        resumed_from: The checkpoint it restarted from, if any.
+        message: For failures: the last lines of its log.
+    """
+
+    run: Run
+    status: str
+    seconds: float = 0.0
+    resumed_from: Path | None = None
+    message: str = ""
+
+
+def is_finished(folder: Path) -> bool:
+    """Whether the run in ``folder`` has test metrics (it trained to the end and was tested)."""
+    path = folder / "metrics.csv"
+    if not path.is_file():
+        return False
+    with path.open(newline="") as file:
+        return any((row.get("test/acc") or "").strip() for row in csv.DictReader(file))
+
+
+def resume_checkpoint(folder: Path) -> Path | None:
+    """The newer of the run's ``last.ckpt`` and ``on_exception.ckpt``; None if it has neither."""
+    files = [folder / "checkpoints" / name for name in RESUME_CHECKPOINTS]
+    existing = [f for f in files if f.is_file() and f.stat().st_size > 0]
+    return max(existing, key=lambda f: f.stat().st_mtime) if existing else None
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[int | None]:
+    """Hold an exclusive lock on the run folder.
+
+    Yields:
+        The locked file descriptor (pass it to the child, so the lock lasts as long as the
+        child does), or None when another process holds the lock.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_FILE).open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None
+            return
+        try:
+            yield handle.fileno()
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def is_locked(folder: Path) -> bool:
+    """Whether a process (a comparison or its child) holds the run folder's lock."""
+    if not (folder / LOCK_FILE).is_file():
+        return False
+    with folder_lock(folder) as fd:
+        return fd is None
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the tool dies (Linux; a no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Runner:
+    """Run the pairs in a local process pool.
+
+    Args:
+        specs: The configs, by label.
+        extra: Overrides for every run (after ``--``).
+        parallel: Runs at once.
+        threads: Intra-op threads per run (``OMP_NUM_THREADS``, read by torch at start).
+        report: Called with a line of progress.
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[ConfigSpec],
+        extra: Sequence[str],
+        parallel: int,
+        threads: int,
+        report: Callable[[str], None] = lambda line: print(line, flush=True),
+    ) -> None:
+        self.specs = {s.label: s for s in specs}
+        self.extra = list(extra)
+        self.parallel = parallel
+        self.threads = threads
+        self.report = report
+        self._children: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def run_all(self, runs: Sequence[Run]) -> list[Outcome]:
+        """Run every unfinished run; SIGTERM/SIGINT stop the children (they checkpoint)."""
+        todo = [r for r in runs if not is_finished(r.folder)]
+        outcomes = {r: Outcome(r, "finished") for r in runs if r not in todo}
+        if outcomes:
+            self.report(f"{len(outcomes)} of {len(runs)} runs finished before: skipped.")
+        previous = {
+            sig: signal.signal(sig, self._stop)
+            for sig in (signal.SIGTERM, signal.SIGINT)
+            if threading.current_thread() is threading.main_thread()
+        }
+        try:
+            with ThreadPoolExecutor(max(1, self.parallel)) as pool:
+                for outcome in pool.map(self._run_one, todo, range(1, len(todo) + 1)):
+                    outcomes[outcome.run] = outcome
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self._stopping:
+            raise SystemExit(143)
+        return [outcomes[r] for r in runs]
+
+    def _stop(self, signum: int, frame: object) -> None:
+        del frame
+        self._stopping = True
+        self.report(f"hqnn-pl-compare: stopping on signal {signum}; runs save their checkpoints.")
+        with self._lock:
+            for child in self._children:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+
+    def _run_one(self, run: Run, index: int) -> Outcome:
+        if self._stopping:
+            return Outcome(run, "interrupted")
+        with folder_lock(run.folder) as lock_fd:
+            if lock_fd is None:
+                self.report(f"{run.label} seed {run.seed}: another process is training it; left.")
+                return Outcome(run, "busy")
+            if is_finished(run.folder):  # finished by another process meanwhile
+                return Outcome(run, "finished")
+            checkpoint = resume_checkpoint(run.folder)
+            command = fit_command(self.specs[run.label], run, self.extra, checkpoint)
+            how = f"resuming from {checkpoint.name}" if checkpoint else "starting"
+            self.report(f"[{index}] {run.label} seed {run.seed}: {how} ({run.folder})")
+            start = time.perf_counter()
+            returncode = self._execute(command, run.folder, lock_fd)
+            seconds = time.perf_counter() - start
+            self._record(run, returncode, seconds, checkpoint)
+        if returncode == 0 and is_finished(run.folder):
+            self.report(f"[{index}] {run.label} seed {run.seed}: done in {seconds:.0f} s")
+            return Outcome(run, "done", seconds, checkpoint)
+        if self._stopping:
+            return Outcome(run, "interrupted", seconds, checkpoint)
+        tail = _log_tail(run.folder / LOG_FILE)
+        self.report(
+            f"[{index}] {run.label} seed {run.seed}: FAILED (exit {returncode}) after "
+            f"{seconds:.0f} s; see {run.folder / LOG_FILE}"
+        )
+        return Outcome(run, "failed", seconds, checkpoint, tail)
+
+    def _execute(self, command: list[str], folder: Path, lock_fd: int) -> int:
+        with (folder / LOG_FILE).open("ab") as log:
+            log.write(f"\n$ {' '.join(command)}\n".encode())
+            log.flush()
+            with self._lock:
+                if self._stopping:
+                    return 143
+                child = subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=child_env(self.threads),
+                    preexec_fn=_die_with_parent,
+                    pass_fds=(lock_fd,),  # the child holds the folder's lock until it exits
+                )
+                self._children.add(child)
+            try:
+                return child.wait()
+            finally:
+                with self._lock:
+                    self._children.discard(child)
+
+    def _record(self, run: Run, returncode: int, seconds: float, checkpoint: Path | None) -> None:
+        """Append this attempt to ``compare_run.json`` (wall time, threads, exit status)."""
+        path = run.folder / RUN_RECORD
+        attempts = json.loads(path.read_text())["attempts"] if path.is_file() else []
+        attempts.append(
+            {
+                "returncode": returncode,
+                "seconds": round(seconds, 2),
+                "threads": self.threads,
+                "parallel": self.parallel,
+                "resumed_from": str(checkpoint) if checkpoint else None,
+                "cpu_count": os.cpu_count(),
+                "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        )
+        path.write_text(json.dumps({"attempts": attempts}, indent=2) + "\n")
+
+
+def _log_tail(path: Path, lines: int = 3) -> str:
+    """The last non-empty lines of a log, for the failure report."""
+    if not path.is_file():
+        return ""
+    kept = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return " | ".join(kept[-lines:])[-600:]
