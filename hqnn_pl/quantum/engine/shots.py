@@ -1,0 +1,125 @@
+"""Finite shots: sampling the measured distribution, seeded, and the gradient it reports.
+
+All qubits of a circuit are sampled jointly: the ``2^n`` outcome probabilities (after the
+measured Pauli's basis change, see :func:`~hqnn_pl.quantum.engine.density.projector_observables`)
+give multinomial counts of ``shots`` samples per circuit and input, drawn as a chain of binomials
+(``n_b ~ Binomial(remaining, p_b / remaining mass)``, exact and light on memory). Per-wire
+estimates ``<P_j> ≈ Σ_b n_b s_j(b) / shots`` are then correlated exactly as on a device.
+
+Draws come from a ``torch.Generator`` seeded from the sampler's seed, the distributed rank and a
+call counter (``numpy.random.SeedSequence``): the same seed gives the same numbers, while DDP
+ranks and successive batches draw differently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hqnn_pl.errors import ConfigurationError
+
+__all__ = ["SHOT_GRADIENTS", "ShotSampler", "check_shots", "sample_counts"]
+
+SHOT_GRADIENTS = ("exact", "parameter-shift")
+"""``exact``: differentiate the exact expectation; ``parameter-shift``: sampled shift rule."""
+
+
+def check_shots(shots: object, shot_gradients: object) -> None:
+    """Validate ``shots`` and ``shot_gradients`` (at construction).
+
+    Args:
+        shots: None or a positive int.
+        shot_gradients: None, or one of :data:`SHOT_GRADIENTS` (needs shots).
+
+    Raises:
+        ConfigurationError: Naming the bad value.
+    """
+    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
+        raise ConfigurationError(
+            f"shots must be None (exact) or a positive int; got {shots!r}. Use e.g. shots: 1000, "
+            "or null for exact expectations."
+        )
+    if shot_gradients is None:
+        return
+    if shot_gradients not in SHOT_GRADIENTS:
+        raise ConfigurationError(
+            f"Unknown shot_gradients {shot_gradients!r}; valid choices: "
+            f"{', '.join(map(repr, SHOT_GRADIENTS))}."
+        )
+    if shots is None:
+        raise ConfigurationError(
+            f"shot_gradients={shot_gradients!r} needs shots; set shots (e.g. 1000) or drop "
+            "shot_gradients."
+        )
+
+
+def sample_counts(probs: Tensor, shots: int, generator: torch.Generator) -> Tensor:
+    """Multinomial counts of ``shots`` samples per distribution.
+
+    Args:
+        probs: ``(..., N, P)`` probabilities over ``N`` outcomes (dimension -2), batch last.
+        shots: Samples per distribution.
+        generator: Source of randomness (on ``probs``' device).
+
+    Returns:
+        Counts of the same shape and dtype as ``probs`` (whole numbers summing to ``shots``).
+    """
+    probs = probs.detach().clamp_min(0.0)
+    probs = probs / probs.sum(dim=-2, keepdim=True)
+    remaining = torch.full_like(probs[..., 0, :], float(shots))
+    mass = torch.ones_like(remaining)
+    counts = []
+    n_outcomes = probs.shape[-2]
+    for b in range(n_outcomes):
+        if b == n_outcomes - 1:
+            counts.append(remaining)
+            break
+        p = (probs[..., b, :] / mass.clamp_min(1e-30)).clamp(0.0, 1.0)
+        drawn = torch.binomial(remaining, p, generator=generator)
+        counts.append(drawn)
+        remaining = remaining - drawn
+        mass = (mass - probs[..., b, :]).clamp_min(0.0)
+    return torch.stack(counts, dim=-2)
+
+
+class ShotSampler:
+    """Seeded sampler of one layer.
+
+    Args:
+        shots: Samples per circuit execution.
+        seed: Base seed (e.g. ``torch.initial_seed()`` at construction).
+    """
+
+    def __init__(self, shots: int, seed: int) -> None:
+        self.shots = shots
+        self.seed = int(seed)
+        self.calls = 0
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """A fresh generator for the next draw (seed, rank and call counter mixed)."""
+        rank = 0
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank = torch.distributed.get_rank()
+        state = np.random.SeedSequence([self.seed % 2**63, rank, self.calls]).generate_state(2)
+        self.calls += 1
+        gen = torch.Generator(device=device)
+        gen.manual_seed(int(state[0]) << 32 | int(state[1]))
+        return gen
+
+    def estimate(self, probs: Tensor, signs: Tensor, as_probs: bool, exact: Tensor) -> Tensor:
+        """Sampled outputs whose gradient is that of ``exact`` (``shot_gradients="exact"``).
+
+        Args:
+            probs: ``(C, N, P)`` outcome probabilities.
+            signs: ``(N, n)`` eigenvalues ``±1`` of ``Z_j`` per outcome.
+            as_probs: Return estimated probabilities ``(C, N, P)`` instead of ``<P_j>``.
+            exact: The exact outputs (same shape as the result), carrying the autograd graph.
+
+        Returns:
+            ``exact + (estimate - exact).detach()``.
+        """
+        counts = sample_counts(probs, self.shots, self.generator(probs.device))
+        freq = counts / self.shots
+        sampled = freq if as_probs else torch.einsum("ckp,kj->cjp", freq, signs)
+        return exact + (sampled - exact).detach()
