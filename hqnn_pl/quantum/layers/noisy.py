@@ -111,6 +111,8 @@ def run_noisy(
         return values
     probs = values.clamp_min(0.0)
     exact = probs if tables.probs else torch.einsum("ckp,kj->cjp", probs, consts["signs"])
+    if sampler is None:
+        return exact
     return sampler.estimate(probs, consts["signs"], tables.probs, exact)
 
 
@@ -136,6 +138,16 @@ def _layered_program(n_qubits: int, depth: int, embedding_noise: bool) -> densit
 
 def parallel_forward(layer: object, chunks: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
     """Noisy / sampled :class:`~hqnn_pl.quantum.layers.ParallelQuantumLayer`: ``(B, C, n)``."""
+
+    def run(x: Tensor, w: Tensor) -> Tensor:
+        return _parallel(layer, x, w, cplx)
+
+    if layer.shot_gradients == "parameter-shift":
+        return shots.parameter_shift(run, chunks, weights, 1.0, circuit_dim=1, x_out_dim=2)
+    return run(chunks, weights)
+
+
+def _parallel(layer: object, chunks: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
     n, depth, n_circuits = layer.n_qubits, layer.depth, layer.n_circuits
     program = _layered_program(n, depth, embedding_noise=True)
     matrices = rot_matrices(weights, cplx).reshape(n_circuits, depth * n, 2, 2)
@@ -171,13 +183,25 @@ def quanv_forward(layer: object, patches: Tensor, cplx: torch.dtype) -> Tensor:
     Returns:
         ``(N, k*k, H', W')``.
     """
-    groups, out_h, out_w = patches.shape[:3]
-    n = layer.n_qubits
-    pixels = patches.permute(3, 4, 0, 1, 2).reshape(n, -1)
+    flat = patches.flatten(-2)  # (N, H', W', k*k)
+
+    def run(x: Tensor, w: Tensor | None) -> Tensor:
+        return _quanv(layer, x, w, cplx)
+
+    if not layer.trainable:
+        return run(flat, None)
+    weights = layer.weights.to(device=patches.device, dtype=patches.dtype)
+    if layer.shot_gradients == "parameter-shift":
+        return shots.parameter_shift(run, flat, weights, math.pi, circuit_dim=None, x_out_dim=1)
+    return run(flat, weights)
+
+
+def _quanv(layer: object, flat: Tensor, w: Tensor | None, cplx: torch.dtype) -> Tensor:
+    groups, out_h, out_w, n = flat.shape
+    pixels = flat.permute(3, 0, 1, 2).reshape(n, -1)
     half = pixels * (math.pi / 2)  # RY(π x)|0>
     states = product_state(torch.stack([torch.cos(half), torch.sin(half)], dim=1))  # (2^n, P)
     if layer.trainable:
-        w = layer.weights.to(device=patches.device, dtype=patches.dtype)
         matrices = torch.stack(
             [
                 density.rotation_matrices("X", w[0], cplx),
@@ -193,7 +217,7 @@ def quanv_forward(layer: object, patches: Tensor, cplx: torch.dtype) -> Tensor:
         program = density.NoisyProgram(4, ops, True)
     else:
         program, gate_mats = _random_program(layer)
-        matrices = torch.as_tensor(gate_mats).to(device=patches.device, dtype=cplx)[None]
+        matrices = torch.as_tensor(gate_mats).to(device=flat.device, dtype=cplx)[None]
     out = run_noisy(
         layer._engine_what, program, matrices, states, _tables(layer, "Z"), layer._sampler
     )[0]
@@ -237,6 +261,16 @@ def pointwise_forward(layer: object, states: Tensor, weights: Tensor, cplx: torc
     """
     n, depth = layer.n_qubits, layer.depth
     program = _layered_program(n, depth, embedding_noise=False)
-    matrices = rot_matrices(weights, cplx).reshape(1, depth * n, 2, 2)
     tables = _tables(layer, "Z", probs=layer.measurement == "probs")
-    return run_noisy(layer._engine_what, program, matrices, states, tables, layer._sampler)[0]
+
+    def run(x: Tensor, w: Tensor, sampler: shots.ShotSampler | None = layer._sampler) -> Tensor:
+        matrices = rot_matrices(w, cplx).reshape(1, depth * n, 2, 2)
+        return run_noisy(layer._engine_what, program, matrices, x, tables, sampler)[0]
+
+    if layer.shot_gradients != "parameter-shift":
+        return run(states, weights)
+    # Weights by the sampled shift rule; amplitude embedding is a state preparation, not a
+    # rotation, so the input gradient is that of the exact expectation.
+    sampled = shots.parameter_shift(run, states.detach(), weights, None, None, 0)
+    exact = run(states, weights.detach(), None)
+    return sampled + exact - exact.detach()
