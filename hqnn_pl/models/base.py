@@ -23,7 +23,18 @@ from hqnn_pl.errors import ConfigurationError
 #: Hyperparameters that fix a network's shape: a checkpoint only fits a model that agrees on them.
 ARCHITECTURE_KEYS = ("num_classes", "in_channels", "image_size")
 #: Hyperparameters a checkpoint may differ in: how to run and train, not what the network is.
-RUNTIME_KEYS = frozenset({"optimizer", "lr_scheduler", "backend", "device", "diff_method", "shots"})
+RUNTIME_KEYS = frozenset(
+    {
+        "optimizer",
+        "lr_scheduler",
+        "backend",
+        "device",
+        "diff_method",
+        "shots",
+        "noise",
+        "shot_gradients",
+    }
+)
 
 
 def _comparable(value: Any) -> Any:

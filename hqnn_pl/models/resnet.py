@@ -205,7 +205,13 @@ class ResNetHQNN(_ResNetModel):
         backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
         device: PennyLane device name, used by the ``pennylane`` backend.
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact values.
+        shots: Measurement shots (both backends; the torch backend samples all qubits
+            jointly from a seeded generator); ``None`` for exact expectations.
+        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
+            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
+            pennylane backend needs ``device: default.mixed``.
+        shot_gradients: With shots on the torch backend: ``exact`` (default) or
+            ``parameter-shift`` (sampled shift rule, as on hardware).
         optimizer: Optimiser factory (Adam by default).
         lr_scheduler: Optional learning-rate scheduler factory.
     """
@@ -226,6 +232,8 @@ class ResNetHQNN(_ResNetModel):
         device: str = "default.qubit",
         diff_method: str = "backprop",
         shots: int | None = None,
+        noise: dict[str, float] | None = None,
+        shot_gradients: str | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -239,6 +247,8 @@ class ResNetHQNN(_ResNetModel):
             "device": device,
             "diff_method": diff_method,
             "shots": shots,
+            "noise": noise,
+            "shot_gradients": shot_gradients,
         }
         super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
         self.save_hyperparameters()
