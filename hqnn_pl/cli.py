@@ -19,6 +19,7 @@ import hqnn_pl.models  # noqa: F401  (registers the models for short class names
 from hqnn_pl import __version__
 from hqnn_pl.callbacks import (
     ExceptionCheckpoint,
+    HardwareCost,
     PredictionWriter,
     RNGStateCheckpoint,
     RunConfigSaver,
@@ -205,7 +206,13 @@ def _trainer_defaults() -> dict[str, Any]:
     )
     return {
         **TRAINER_DEFAULTS,
-        "callbacks": [last, ExceptionCheckpoint(), RNGStateCheckpoint(), PredictionWriter()],
+        "callbacks": [
+            last,
+            ExceptionCheckpoint(),
+            RNGStateCheckpoint(),
+            PredictionWriter(),
+            HardwareCost(),  # issue 12: device cost of the quantum layers at fit start
+        ],
     }
 
 

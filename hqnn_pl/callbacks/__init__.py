@@ -1,6 +1,8 @@
 """Callbacks for hqnn-pl runs, usable from YAML as ``trainer.callbacks``.
 
 * :class:`ParameterCount`: exact parameter counts (quantum / classical, per block).
+* :class:`HardwareCost`: qubits, gates, depth and device executions/shots/time per epoch of
+  every quantum layer; the CLI adds it to every run.
 * :class:`CircuitDrawer`: text and PNG drawings (and OpenQASM) of every circuit.
 * :class:`WandbExtras`: test confusion matrix and ``wandb.watch`` for W&B runs.
 * :class:`PredictionWriter`: ``hqnn-pl predict``'s classes and probabilities as CSV; the CLI
@@ -13,6 +15,7 @@
 
 from hqnn_pl.callbacks.circuit_drawer import CircuitDrawer
 from hqnn_pl.callbacks.exception_checkpoint import ExceptionCheckpoint
+from hqnn_pl.callbacks.hardware_cost import HardwareCost
 from hqnn_pl.callbacks.parameter_count import ParameterCount
 from hqnn_pl.callbacks.prediction_writer import PredictionWriter
 from hqnn_pl.callbacks.rng_state import RNGStateCheckpoint
@@ -22,6 +25,7 @@ from hqnn_pl.callbacks.wandb_extras import WandbExtras
 __all__ = [
     "CircuitDrawer",
     "ExceptionCheckpoint",
+    "HardwareCost",
     "ParameterCount",
     "PredictionWriter",
     "RNGStateCheckpoint",
