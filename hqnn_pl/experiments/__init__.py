@@ -1,0 +1,1 @@
+"""Tools behind the hqnn-pl-* console scripts (robustness, comparison)."""
