@@ -58,10 +58,14 @@ def check_shots(shots: object, shot_gradients: object) -> None:
 
 
 def sample_counts(probs: Tensor, shots: int, generator: torch.Generator) -> Tensor:
-    """Multinomial counts of ``shots`` samples per distribution.
+    """Multinomial counts of ``shots`` samples per distribution, by recursive halving.
+
+    The count of the first half of the outcomes is ``Binomial(n, p_first / p_both)`` of the
+    count ``n`` of both halves, recursively: ``log2 N`` binomial draws, exact multinomial counts.
 
     Args:
-        probs: ``(..., N, P)`` probabilities over ``N`` outcomes (dimension -2), batch last.
+        probs: ``(..., N, P)`` probabilities over ``N`` outcomes (dimension -2; ``N`` a power of
+            two), batch last.
         shots: Samples per distribution.
         generator: Source of randomness (on ``probs``' device).
 
@@ -69,21 +73,19 @@ def sample_counts(probs: Tensor, shots: int, generator: torch.Generator) -> Tens
         Counts of the same shape and dtype as ``probs`` (whole numbers summing to ``shots``).
     """
     probs = probs.detach().clamp_min(0.0)
-    probs = probs / probs.sum(dim=-2, keepdim=True)
-    remaining = torch.full_like(probs[..., 0, :], float(shots))
-    mass = torch.ones_like(remaining)
-    counts = []
     n_outcomes = probs.shape[-2]
-    for b in range(n_outcomes):
-        if b == n_outcomes - 1:
-            counts.append(remaining)
-            break
-        p = (probs[..., b, :] / mass.clamp_min(1e-30)).clamp(0.0, 1.0)
-        drawn = torch.binomial(remaining, p, generator=generator)
-        counts.append(drawn)
-        remaining = remaining - drawn
-        mass = (mass - probs[..., b, :]).clamp_min(0.0)
-    return torch.stack(counts, dim=-2)
+    lead, batch = probs.shape[:-2], probs.shape[-1]
+    counts = torch.full((*lead, 1, batch), float(shots), dtype=probs.dtype, device=probs.device)
+    blocks = 1
+    while blocks < n_outcomes:
+        # probability mass of each half of every current block: (..., blocks, 2, P)
+        mass = probs.reshape(*lead, blocks, 2, n_outcomes // (2 * blocks), batch).sum(dim=-2)
+        total = mass.sum(dim=-2)
+        first = torch.where(total > 0, mass[..., 0, :] / total.clamp_min(1e-300), 0.5)
+        drawn = torch.binomial(counts, first.clamp(0.0, 1.0), generator=generator)
+        counts = torch.stack([drawn, counts - drawn], dim=-2).reshape(*lead, 2 * blocks, batch)
+        blocks *= 2
+    return counts
 
 
 class ShotSampler:

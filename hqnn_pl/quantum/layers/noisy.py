@@ -148,6 +148,8 @@ def parallel_forward(layer: object, chunks: Tensor, weights: Tensor, cplx: torch
 
 
 def _parallel(layer: object, chunks: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
+    if layer.noise is None and layer.n_qubits <= _DENSE_SHOT_QUBITS:
+        return _parallel_dense_shots(layer, chunks, weights, cplx)
     n, depth, n_circuits = layer.n_qubits, layer.depth, layer.n_circuits
     program = _layered_program(n, depth, embedding_noise=True)
     matrices = rot_matrices(weights, cplx).reshape(n_circuits, depth * n, 2, 2)
@@ -169,6 +171,41 @@ def _parallel(layer: object, chunks: Tensor, weights: Tensor, cplx: torch.dtype)
         _tables(layer, layer.observable),
         layer._sampler,
     )
+    return out.permute(2, 0, 1)
+
+
+_DENSE_SHOT_QUBITS = 10
+"""Noise-free shots up to this many qubits take their distribution from the dense engine."""
+
+
+def _parallel_dense_shots(
+    layer: object, chunks: Tensor, weights: Tensor, cplx: torch.dtype
+) -> Tensor:
+    """Noise-free shots: probabilities from the dense unitary (no density matrices needed)."""
+    from hqnn_pl.quantum import engine
+
+    tables = layer._tables(True).get(chunks.device, chunks.dtype)
+    mats = rot_matrices(weights, cplx)
+    if tables["phase"] is not None:  # RX embedding's phase, folded as in the exact path
+        mats = torch.cat([mats[:, :1] * tables["phase"], mats[:, 1:]], dim=1)
+    if tables["basis"] is not None:
+        basis = tables["basis"].expand(layer.n_circuits, 1, layer.n_qubits, 2, 2)
+        mats = torch.cat([mats, basis], dim=1)
+    angles = chunks.permute(1, 2, 0)
+    if layer.rotation == "Z":
+        zeros = angles * 0
+        factors = torch.stack([zeros + 1, zeros], dim=-2)
+    else:
+        half = angles / 2
+        factors = torch.stack([torch.cos(half), torch.sin(half)], dim=-2)
+    states = product_state(factors)
+    unitary = engine.build_unitary(mats, tables["perms"])
+    squared = engine.squared_amplitudes(engine.stacked_real(unitary), states)  # (C, 2N, B)
+    exact = engine.expvals_z(squared, tables["signs2_t"])  # (C, n, B)
+    if layer._sampler is None:
+        return exact.permute(2, 0, 1)
+    signs = _tables(layer, layer.observable).get(chunks.device, chunks.dtype)["signs"]
+    out = layer._sampler.estimate(engine.probabilities(squared), signs, False, exact)
     return out.permute(2, 0, 1)
 
 
