@@ -1,10 +1,11 @@
 """``hqnn-pl-robustness``: test accuracy of one trained checkpoint under shot and gate noise.
 
 Evaluates the checkpoint on the test split of its datamodule (the same config it was trained
-with) exactly, then with finite ``shots`` (each value of ``--shots``) and with each noise channel
-alone at each strength (``--depolarizing``, ``--amplitude_damping``, ``--readout``; the meaning is
-that of :mod:`hqnn_pl.quantum.noise`), ``--repeats`` times each with different shot seeds.
-Noise without shots is exact, so its repeats agree; with ``--noise_shots N`` the noise grid is
+with) exactly (noise-free, whatever noise or shots it was trained with), then with finite
+``shots`` (each value of ``--shots``) and with each noise channel alone at each strength
+(``--depolarizing``, ``--amplitude_damping``, ``--readout``; the meaning is that of
+:mod:`hqnn_pl.quantum.noise`), ``--repeats`` times each with different shot seeds. Noise
+without shots is exact, so it is evaluated once; with ``--noise_shots N`` the noise grid is
 sampled too. Writes ``robustness.csv`` (one row per evaluation), ``robustness.md`` (mean ± std
 per setting) and ``robustness_<kind>.png`` (accuracy vs setting, exact accuracy as a reference
 line) into ``--out``.
@@ -141,7 +142,9 @@ def run_grid(
 
     def variant(repeat: int, **changes: Any) -> Any:
         torch.manual_seed(args.seed * 1000 + repeat)  # seeds the layers' shot samplers
-        new = type(model)(**{**hparams, **changes})
+        # every setting starts from the noise-free, exact circuit (whatever it was trained with)
+        base = {"noise": None, "shots": None, "shot_gradients": None}
+        new = type(model)(**{**hparams, **base, **changes})
         new.load_state_dict(state_dict)
         return new
 
