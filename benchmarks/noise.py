@@ -109,9 +109,7 @@ def main() -> None:
     shift = ParallelQuantumLayer(shots=1000, shot_gradients="parameter-shift")
     for layer in (shots, shift):
         layer.load_state_dict(exact.state_dict())
-    t = interleaved(
-        {"exact": fwd_bwd(exact, x), "shots": fwd_bwd(shots, x)}, max(args.repeats, 10)
-    )
+    t = interleaved({"exact": fwd_bwd(exact, x), "shots": fwd_bwd(shots, x)}, max(args.repeats, 10))
     print(
         f"[2] shots=1000 (exact gradients) fwd+bwd {t['shots'] * 1e3:.1f} ms vs exact "
         f"{t['exact'] * 1e3:.1f} ms -> {t['shots'] / t['exact']:.2f}x (target <= 2x)"
