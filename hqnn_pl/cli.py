@@ -24,6 +24,7 @@ from hqnn_pl import __version__
 from hqnn_pl.callbacks import (
     ExceptionCheckpoint,
     FiniteLossGuard,
+    HardwareCost,
     PredictionWriter,
     RNGStateCheckpoint,
     RunConfigSaver,
@@ -339,6 +340,7 @@ def _trainer_defaults() -> dict[str, Any]:
             FiniteLossGuard(),
             PredictionWriter(),
             RunPictures(),
+            HardwareCost(),
         ],
     }
 

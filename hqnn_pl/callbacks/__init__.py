@@ -2,6 +2,8 @@
 
 * :class:`ParameterCount`: exact parameter counts (quantum / classical, per block).
 * :class:`EpochTimer`: seconds per training epoch in ``metrics.csv``.
+* :class:`HardwareCost`: qubits, gates, depth and device executions/shots/time per epoch of
+  every quantum layer; the CLI adds it to every run.
 * :class:`CircuitDrawer`: text and PNG drawings (and OpenQASM) of every circuit.
 * :class:`GradientMonitor`: mean, variance and norm of the circuit-weight gradients per epoch.
 * :class:`RunPictures`: ``curves.png`` every epoch, ``confusion_matrix.{png,csv}`` after test;
@@ -21,6 +23,7 @@ from hqnn_pl.callbacks.epoch_timer import EpochTimer
 from hqnn_pl.callbacks.exception_checkpoint import ExceptionCheckpoint
 from hqnn_pl.callbacks.finite_loss import FiniteLossGuard
 from hqnn_pl.callbacks.gradient_monitor import GradientMonitor
+from hqnn_pl.callbacks.hardware_cost import HardwareCost
 from hqnn_pl.callbacks.parameter_count import ParameterCount
 from hqnn_pl.callbacks.prediction_writer import PredictionWriter
 from hqnn_pl.callbacks.rng_state import RNGStateCheckpoint
@@ -34,6 +37,7 @@ __all__ = [
     "ExceptionCheckpoint",
     "FiniteLossGuard",
     "GradientMonitor",
+    "HardwareCost",
     "ParameterCount",
     "PredictionWriter",
     "RNGStateCheckpoint",

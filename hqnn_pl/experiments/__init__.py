@@ -1,4 +1,4 @@
-"""Comparisons of hybrid and classical models behind ``hqnn-pl-compare``.
+"""Comparisons behind ``hqnn-pl-compare`` and ``hqnn-pl-robustness``.
 
 One concept per module:
 
@@ -12,4 +12,6 @@ One concept per module:
 * :mod:`~hqnn_pl.experiments.report`: ``results.md``, ``results.csv``, ``runs.csv``.
 * :mod:`~hqnn_pl.experiments.paper`: the papers' figures, keyed by config.
 * :mod:`~hqnn_pl.experiments.cli`: the ``hqnn-pl-compare`` command.
+* :mod:`~hqnn_pl.experiments.robustness`: the ``hqnn-pl-robustness`` command (one checkpoint
+  over shots and noise strengths).
 """

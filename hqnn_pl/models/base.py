@@ -24,7 +24,17 @@ from hqnn_pl.errors import ConfigurationError
 ARCHITECTURE_KEYS = ("num_classes", "in_channels", "image_size")
 #: Hyperparameters a checkpoint may differ in: how to run and train, not what the network is.
 RUNTIME_KEYS = frozenset(
-    {"optimizer", "lr_scheduler", "backend", "device", "diff_method", "shots", "method"}
+    {
+        "optimizer",
+        "lr_scheduler",
+        "backend",
+        "device",
+        "diff_method",
+        "shots",
+        "noise",
+        "shot_gradients",
+        "method",
+    }
 )
 
 

@@ -66,7 +66,13 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
             ``device``; the route to other simulators and hardware).
         device: PennyLane device name, used by the ``pennylane`` backend.
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact expectations.
+        shots: Measurement shots (both backends; the torch backend samples all qubits
+            jointly from a seeded generator); ``None`` for exact expectations.
+        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
+            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
+            pennylane backend needs ``device: default.mixed``.
+        shot_gradients: With shots on the torch backend: ``exact`` (default) or
+            ``parameter-shift`` (sampled shift rule, as on hardware).
         method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
         quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
             values) or ``identity`` (circuit replaced by a shape-preserving identity); see
@@ -92,6 +98,8 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
         shots: int | None = None,
         method: Literal["auto", "dense", "gatewise"] = "auto",
         quantum_block: QuantumBlock = "trained",
+        noise: dict[str, float] | None = None,
+        shot_gradients: str | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -125,6 +133,8 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
             "diff_method": diff_method,
             "shots": shots,
             "method": method,
+            "noise": noise,
+            "shot_gradients": shot_gradients,
         }
         super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
         self.save_hyperparameters()

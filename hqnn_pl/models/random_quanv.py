@@ -50,7 +50,13 @@ class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
         backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
         device: PennyLane device name, used by the ``pennylane`` backend.
         diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots for the ``pennylane`` backend; ``None`` for exact values.
+        shots: Measurement shots (both backends; the torch backend samples all qubits
+            jointly from a seeded generator); ``None`` for exact expectations.
+        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
+            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
+            pennylane backend needs ``device: default.mixed``.
+        shot_gradients: With shots on the torch backend: ``exact`` (default) or
+            ``parameter-shift`` (sampled shift rule, as on hardware).
         method: How the torch backend simulates the quanvolution (see ``Quanv2d``; ``auto`` picks).
         quantum_block: ``frozen`` (the random circuit, which never trains) or ``identity`` (the
             patches' pixels instead of the circuit's outputs); see :mod:`hqnn_pl.models.ablation`.
@@ -78,6 +84,8 @@ class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
         shots: int | None = None,
         method: Literal["auto", "heisenberg", "dense", "gatewise"] = "auto",
         quantum_block: QuantumBlock = "frozen",
+        noise: dict[str, float] | None = None,
+        shot_gradients: str | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -99,6 +107,8 @@ class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
             "diff_method": diff_method,
             "shots": shots,
             "method": method,
+            "noise": noise,
+            "shot_gradients": shot_gradients,
         }
         self.hidden_features = hidden_features
         self.cache_features = cache_features

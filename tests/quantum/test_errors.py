@@ -99,7 +99,10 @@ def test_trainable_quanv_needs_kernel_size_2() -> None:
         ({"depth": 0}, r"depth must be a positive int; got 0"),
         ({"n_circuits": 2.5}, r"n_circuits must be a positive int; got 2.5"),
         ({"diff_method": "magic"}, r"Unknown diff_method 'magic'; valid choices: .*'backprop'"),
-        ({"shots": 100}, r"shots=100 needs backend='pennylane'"),
+        ({"shot_gradients": "exact"}, r"shot_gradients='exact' needs shots"),
+        ({"shots": 10, "shot_gradients": "spsa"}, r"Unknown shot_gradients 'spsa'"),
+        ({"shots": 2.5}, r"shots must be None \(exact\) or a positive int; got 2\.5"),
+        ({"shots": -3}, r"shots must be None \(exact\) or a positive int; got -3"),
     ],
 )
 def test_bad_parallel_settings(kwargs: dict, pattern: str) -> None:

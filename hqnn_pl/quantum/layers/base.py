@@ -14,6 +14,10 @@ from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum import circuits, engine
+from hqnn_pl.quantum.engine import cost as engine_cost
+from hqnn_pl.quantum.engine import density
+from hqnn_pl.quantum.engine import shots as shot_engine
+from hqnn_pl.quantum.noise import Noise, NoiseSpec, check_noise_device, parse_noise
 
 Backend = Literal["torch", "pennylane"]
 Pauli = Literal["X", "Y", "Z"]
@@ -70,6 +74,9 @@ class _QuantumLayer(nn.Module, abc.ABC):
         engine_what: Description of the qubit count for the engine's limit error.
         method: Execution method of the torch backend (``"auto"`` picks by the cost model).
         methods: The methods this layer accepts.
+        noise: Noise model (:mod:`hqnn_pl.quantum.noise`) or None.
+        shot_gradients: With shots on the torch backend, ``"exact"`` (default) or
+            ``"parameter-shift"``.
     """
 
     def __init__(
@@ -82,16 +89,37 @@ class _QuantumLayer(nn.Module, abc.ABC):
         engine_what: str,
         method: str = "auto",
         methods: Sequence[str] = engine.METHODS,
+        noise: NoiseSpec | Noise = None,
+        shot_gradients: str | None = None,
     ) -> None:
         super().__init__()
         _check_choice("backend", backend, _BACKENDS)
         _check_choice("method", method, methods)
+        # Noise and shots (issue 12): validated here, executed by layers/noisy.py.
+        self.noise = parse_noise(noise)
+        shot_engine.check_shots(shots, shot_gradients)
+        check_noise_device(self.noise, backend, device)
+        if shot_gradients is not None and backend != "torch":
+            raise ConfigurationError(
+                f"shot_gradients={shot_gradients!r} is an option of backend='torch'; the "
+                "pennylane backend differentiates with its diff_method."
+            )
+        self.shot_gradients = shot_gradients or ("exact" if shots is not None else None)
+        self._sampler = None
         if backend == "torch":
             engine.check_engine_qubits(n_qubits, engine_what)
             if shots is not None:
-                raise ConfigurationError(
-                    f"shots={shots!r} needs backend='pennylane'; the torch backend computes exact "
-                    "expectation values (use shots=None)."
+                self._sampler = shot_engine.ShotSampler(shots, torch.initial_seed())
+            if self.noise is not None or shots is not None:
+                # The observables' Heisenberg images alone must fit (batch-independent part).
+                density.check_density_memory(
+                    engine_what,
+                    n_qubits,
+                    1,
+                    2**n_qubits if shots is not None else n_qubits,
+                    1,
+                    4,
+                    engine_cost.available_memory(torch.device("cpu")),
                 )
             _check_choice("diff_method", diff_method, circuits.DIFF_METHODS)
         self.n_qubits = n_qubits
@@ -102,6 +130,11 @@ class _QuantumLayer(nn.Module, abc.ABC):
         self.method = method
         self._engine_what = engine_what
         self._qnode_cache: Any = None
+
+    @property
+    def _noisy(self) -> bool:
+        """Whether the torch backend runs the noisy / finite-shot path (layers/noisy.py)."""
+        return self.backend == "torch" and (self.noise is not None or self.shots is not None)
 
     def _pick_method(self, layers: int, circuits: int, batch: int, x: Tensor) -> str:
         """The torch method for this call (cost model, or the forced one) after a memory check.
@@ -154,6 +187,8 @@ class _QuantumLayer(nn.Module, abc.ABC):
             example_args=self.example_args(),
             **kwargs,
         )
+        if self.noise is not None:
+            self._qnode_cache = qml.add_noise(self._qnode_cache, self.noise.pennylane_model())
 
     def _pennylane_qnode(self) -> Any:
         if self._qnode_cache is None:
@@ -217,6 +252,10 @@ class _QuantumLayer(nn.Module, abc.ABC):
         extra = f"backend={self.backend!r}"
         if self.backend == "torch":
             extra += f", method={self.method!r}"
+            if self.shots is not None:
+                extra += f", shots={self.shots}, shot_gradients={self.shot_gradients!r}"
+        if self.noise is not None:
+            extra += f", noise={self.noise.as_dict()!r}"
         if self.backend == "pennylane":
             extra += (
                 f", device={self.qml_device!r}, diff_method={self.diff_method!r}, "

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from hqnn_pl.quantum import circuits, engine
+from hqnn_pl.quantum.layers import noisy
 from hqnn_pl.quantum.layers.base import (
     _PAULIS,
     _TWO_PI,
@@ -22,6 +23,7 @@ from hqnn_pl.quantum.layers.base import (
     _output_dtype,
     _QuantumLayer,
 )
+from hqnn_pl.quantum.noise import NoiseSpec
 
 __all__ = ["ParallelQuantumLayer"]
 
@@ -61,6 +63,11 @@ class ParallelQuantumLayer(_QuantumLayer):
             unitary, fastest for few qubits and large batches), ``"gatewise"`` (a state vector
             gate by gate with an adjoint backward pass: any size memory allows), or ``"auto"``
             (the faster one by a cost model of qubits, depth and batch).
+        noise: Noise model, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002, readout:
+            0.02}`` (all keys optional; see :mod:`hqnn_pl.quantum.noise` for the exact meaning).
+            Both backends run it exactly (pennylane: ``device="default.mixed"``).
+        shot_gradients: With ``shots`` on the torch backend: ``"exact"`` (default; gradients of
+            the exact expectation) or ``"parameter-shift"`` (sampled shift rule, as hardware).
     """
 
     def __init__(
@@ -75,6 +82,8 @@ class ParallelQuantumLayer(_QuantumLayer):
         diff_method: str = "backprop",
         shots: int | None = None,
         method: Method = "auto",
+        noise: NoiseSpec = None,
+        shot_gradients: str | None = None,
     ) -> None:
         _check_positive_int("n_qubits", n_qubits)
         _check_positive_int("n_circuits", n_circuits)
@@ -89,6 +98,8 @@ class ParallelQuantumLayer(_QuantumLayer):
             shots,
             f"ParallelQuantumLayer(n_qubits={n_qubits})",
             method,
+            noise=noise,
+            shot_gradients=shot_gradients,
         )
         self.n_circuits = n_circuits
         self.depth = depth
@@ -207,6 +218,8 @@ class ParallelQuantumLayer(_QuantumLayer):
 
     def _forward_torch(self, chunks: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
         """Exact engine: chunks ``(B, C, n)`` -> expectation values ``(B, C, n)``."""
+        if self._noisy:  # noise and/or shots (issue 12)
+            return noisy.parallel_forward(self, chunks, weights, cplx)
         method = self._pick_method(self._n_layers, self.n_circuits, chunks.shape[0], chunks)
         tables = self._tables(method == "dense").get(chunks.device, chunks.dtype)
         mats = engine.rot_matrices(weights, cplx)  # (C, depth, n, 2, 2)

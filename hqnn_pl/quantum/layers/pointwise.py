@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum import circuits, engine
+from hqnn_pl.quantum.layers import noisy
 from hqnn_pl.quantum.layers.base import (
     _MEASUREMENTS,
     _TWO_PI,
@@ -24,6 +25,7 @@ from hqnn_pl.quantum.layers.base import (
     _output_dtype,
     _QuantumLayer,
 )
+from hqnn_pl.quantum.noise import NoiseSpec
 
 __all__ = ["QuantumPointwiseConv2d"]
 
@@ -64,6 +66,11 @@ class QuantumPointwiseConv2d(_QuantumLayer):
         method: How the torch backend simulates: ``"dense"`` (the ``2^n x 2^n`` unitary),
             ``"gatewise"`` (a state vector gate by gate, adjoint backward pass) or ``"auto"``
             (the faster one by a cost model of qubits, depth and batch).
+        noise: Noise model, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002, readout:
+            0.02}`` (all keys optional; see :mod:`hqnn_pl.quantum.noise` for the exact meaning).
+            Both backends run it exactly (pennylane: ``device="default.mixed"``).
+        shot_gradients: With ``shots`` on the torch backend: ``"exact"`` (default; gradients of
+            the exact expectation) or ``"parameter-shift"`` (sampled shift rule, as hardware).
     """
 
     def __init__(
@@ -77,6 +84,8 @@ class QuantumPointwiseConv2d(_QuantumLayer):
         shots: int | None = None,
         max_qubits: int = engine.MAX_QUBITS,
         method: Method = "auto",
+        noise: NoiseSpec = None,
+        shot_gradients: str | None = None,
     ) -> None:
         _check_positive_int("in_channels", in_channels)
         _check_positive_int("depth", depth)
@@ -97,6 +106,8 @@ class QuantumPointwiseConv2d(_QuantumLayer):
             shots,
             f"QuantumPointwiseConv2d(in_channels={in_channels})",
             method,
+            noise=noise,
+            shot_gradients=shot_gradients,
         )
         self.in_channels = in_channels
         self.depth = depth
@@ -175,6 +186,10 @@ class QuantumPointwiseConv2d(_QuantumLayer):
         inv_norm = torch.rsqrt(torch.where(is_zero, torch.ones_like(sq_norm), sq_norm))
         states = F.pad(vectors * inv_norm, (0, 0, 0, n_states - channels))  # (N, P)
         states = torch.where(is_zero, tables["first"][:, None], states)
+        if self._noisy:  # noise and/or shots (issue 12)
+            out = noisy.pointwise_forward(self, states, weights, cplx)
+            out = out.reshape(self.out_channels, batch, height, width).transpose(0, 1)
+            return out.contiguous().to(_output_dtype(x.dtype, real))
         mats = engine.rot_matrices(weights, cplx)
         if self._pick_method(self.depth, 1, states.shape[1], states) == "gatewise":
             matrices = engine.layer_matrices(mats[None])

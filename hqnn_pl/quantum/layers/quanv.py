@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum import circuits, engine
+from hqnn_pl.quantum.layers import noisy
 from hqnn_pl.quantum.layers.base import (
     _TWO_PI,
     Backend,
@@ -23,6 +24,7 @@ from hqnn_pl.quantum.layers.base import (
     _output_dtype,
     _QuantumLayer,
 )
+from hqnn_pl.quantum.noise import NoiseSpec
 
 __all__ = ["Quanv2d"]
 
@@ -142,6 +144,11 @@ class Quanv2d(_QuantumLayer):
             unitary, computed once), ``"gatewise"`` (a state vector gate by gate: e.g. 16
             qubits for ``kernel_size=4``) or ``"auto"`` (Heisenberg up to 4 qubits, then the
             cheaper of the other two).
+        noise: Noise model, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002, readout:
+            0.02}`` (all keys optional; see :mod:`hqnn_pl.quantum.noise` for the exact meaning).
+            Both backends run it exactly (pennylane: ``device="default.mixed"``).
+        shot_gradients: With ``shots`` on the torch backend: ``"exact"`` (default; gradients of
+            the exact expectation) or ``"parameter-shift"`` (sampled shift rule, as hardware).
     """
 
     def __init__(
@@ -156,6 +163,8 @@ class Quanv2d(_QuantumLayer):
         diff_method: str = "backprop",
         shots: int | None = None,
         method: QuanvMethod = "auto",
+        noise: NoiseSpec = None,
+        shot_gradients: str | None = None,
     ) -> None:
         _check_positive_int("kernel_size", kernel_size)
         _check_positive_int("stride", stride)
@@ -176,6 +185,8 @@ class Quanv2d(_QuantumLayer):
             f"Quanv2d(kernel_size={kernel_size}) (k*k qubits)",
             method,
             _QUANV_METHODS,
+            noise=noise,
+            shot_gradients=shot_gradients,
         )
         if trainable and method in ("dense", "gatewise"):
             raise ConfigurationError(
@@ -364,7 +375,9 @@ class Quanv2d(_QuantumLayer):
                 if self._random_key != (id(buffer), buffer.data_ptr(), buffer._version):
                     self._refresh_random_tables()
             tables = self._tables.get(x.device, real)
-            if self._resolved == "heisenberg":
+            if self._noisy:  # noise and/or shots (issue 12)
+                expvals = noisy.quanv_forward(self, patches, engine.compute_dtypes(real)[1])
+            elif self._resolved == "heisenberg":
                 expvals = self._forward_heisenberg(patches, tables)  # (B * C, kk, H', W')
             else:
                 expvals = self._forward_amplitudes(patches, tables)
