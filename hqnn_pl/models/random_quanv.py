@@ -110,6 +110,12 @@ class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
             "noise": noise,
             "shot_gradients": shot_gradients,
         }
+        if cache_features and shots is not None:
+            raise ConfigurationError(
+                f"cache_features with shots={shots} would reuse one shot draw of each image in "
+                "every epoch instead of sampling anew: set --model.init_args.cache_features "
+                "false (or shots null for exact features)."
+            )
         self.hidden_features = hidden_features
         self.cache_features = cache_features
         self.cache_size = cache_size

@@ -56,3 +56,9 @@ def test_cache_keys_handle_bfloat16_and_tell_dtypes_apart() -> None:
 def test_stride_must_be_positive() -> None:
     with pytest.raises(ConfigurationError, match="stride must be a positive integer, got 0"):
         RandomQuanvNet(5, 1, 8, stride=0)
+
+
+def test_cached_features_refuse_shots() -> None:
+    with pytest.raises(ConfigurationError, match=r"cache_features with shots=100 would reuse"):
+        RandomQuanvNet(num_classes=5, in_channels=1, image_size=8, shots=100)
+    RandomQuanvNet(num_classes=5, in_channels=1, image_size=8, shots=100, cache_features=False)
