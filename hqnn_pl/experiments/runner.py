@@ -178,6 +178,8 @@ class Runner:
             if is_finished(run.folder):  # finished by another process meanwhile
                 return Outcome(run, "finished")
             checkpoint = resume_checkpoint(run.folder)
+            if checkpoint is None:  # starting over: the partial metrics of a killed start go
+                (run.folder / "metrics.csv").unlink(missing_ok=True)
             command = fit_command(self.specs[run.label], run, self.extra, checkpoint)
             how = f"resuming from {checkpoint.name}" if checkpoint else "starting"
             self.report(f"[{index}] {run.label} seed {run.seed}: {how} ({run.folder})")
