@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 
 from hqnn_pl.experiments.collect import CURVE_METRICS, RunResult
 
-DPI = 110
+DPI = 90
 
 
 def plot_curves(ax: Axes, results: dict[str, list[RunResult]], metric: str) -> list[str]:
