@@ -11,7 +11,8 @@ class EpochTimer(Callback):
     """Log ``time/epoch_s``: seconds from the start of a training epoch to its end.
 
     The time includes the epoch's validation (Lightning validates before the epoch ends) and is
-    logged once per epoch, so ``metrics.csv`` holds it in the epoch's row. ``hqnn-pl-compare``
+    logged once per epoch, so ``metrics.csv`` holds it in the epoch's row. An epoch resumed from
+    a mid-epoch checkpoint logs the time of its remaining steps only. ``hqnn-pl-compare``
     adds it to every run it starts and reports the mean seconds per epoch.
 
     From YAML::

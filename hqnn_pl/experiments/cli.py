@@ -149,23 +149,26 @@ def _main(options: argparse.Namespace, extra: list[str]) -> None:
         f"{options.parallel} at once x {threads} threads ({os.cpu_count()} CPU cores)."
     )
     start = time.time()
-    outcomes = Runner(specs, extra, options.parallel, threads).run_all(runs)
-    elapsed = time.time() - start
-    trained = [o for o in outcomes if o.status in ("done", "failed")]
-    latest = Manifest.load(options.out) or manifest
-    latest.sessions.append(
-        {
-            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
-            "wall_seconds": round(elapsed, 1),
-            "runs_trained": len(trained),
-            "parallel": options.parallel,
-            "threads": threads,
-            "cpu_count": os.cpu_count(),
-            "machine": f"{platform.node()} {platform.machine()} {platform.processor()}".strip(),
-            "only": options.only,
-        }
-    )
-    latest.save(options.out)
+    outcomes: list[Outcome] = []
+    try:
+        outcomes = Runner(specs, extra, options.parallel, threads).run_all(runs)
+    finally:  # an interrupted invocation's wall time counts too
+        elapsed = time.time() - start
+        latest = Manifest.load(options.out) or manifest
+        latest.sessions.append(
+            {
+                "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
+                "wall_seconds": round(elapsed, 1),
+                "runs_trained": sum(o.status in ("done", "failed") for o in outcomes),
+                "interrupted": not outcomes,
+                "parallel": options.parallel,
+                "threads": threads,
+                "cpu_count": os.cpu_count(),
+                "machine": f"{platform.node()} {platform.machine()} {platform.processor()}".strip(),
+                "only": options.only,
+            }
+        )
+        latest.save(options.out)
     print(_outcome_summary(outcomes, elapsed))
     print(write_report(options.out, latest))
     if any(o.status == "failed" for o in outcomes):

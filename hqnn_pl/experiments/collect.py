@@ -15,6 +15,8 @@ TEST_METRICS = ("test/acc", "test/acc_top5", "test/f1", "test/loss")
 #: Per-epoch metrics drawn as curves.
 CURVE_METRICS = ("train/loss", "val/loss", "train/acc", "val/acc")
 EPOCH_TIME = "time/epoch_s"
+#: Exit statuses of a run stopped by SIGTERM/SIGINT (hqnn-pl's 143, or killed by the signal).
+INTERRUPTED_STATUSES = frozenset({143, 130, -15, -2})
 
 
 @dataclass
@@ -49,9 +51,15 @@ class RunResult:
 
     @property
     def status(self) -> str:
-        """``finished``, ``failed``, ``unfinished`` (started, no test yet) or ``not started``."""
+        """The run's state: finished, failed, interrupted, unfinished or not started.
+
+        ``interrupted``: stopped by SIGTERM/SIGINT (resumable); ``unfinished``: started, no
+        test metrics yet.
+        """
         if self.finished:
             return "finished"
+        if self.last_returncode in INTERRUPTED_STATUSES:
+            return "interrupted"
         if self.last_returncode not in (None, 0):
             return "failed"
         return "unfinished" if self.folder.is_dir() else "not started"

@@ -127,6 +127,12 @@ def _markdown(
         "Student's t."
     )
     lines += _session_lines(manifest)
+    run_seconds = sum(r.wall_seconds for runs in results.values() for r in runs)
+    if run_seconds:
+        lines.append(
+            f"Run time summed over all runs and attempts: {run_seconds:.0f} s (per run in "
+            "`runs.csv`)."
+        )
     lines += [
         "",
         "| config | model | seeds | test acc | 95% CI | top-5 acc | macro F1 | test loss | "
@@ -179,8 +185,10 @@ def _session_lines(manifest: Manifest) -> list[str]:
         return []
     total = sum(float(s.get("wall_seconds", 0)) for s in manifest.sessions)
     last = manifest.sessions[-1]
+    interrupted = sum(1 for s in manifest.sessions if s.get("interrupted"))
+    stopped = f" ({interrupted} interrupted)" if interrupted else ""
     return [
-        f"Wall time {total:.0f} s over {len(manifest.sessions)} invocation(s); last: "
+        f"Wall time {total:.0f} s over {len(manifest.sessions)} invocation(s){stopped}; last: "
         f"{last.get('parallel')} run(s) at once x {last.get('threads')} thread(s) on "
         f"{last.get('cpu_count')} CPU cores ({last.get('machine')})."
     ]

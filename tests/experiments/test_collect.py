@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hqnn_pl.experiments.collect import read_run
+
+METRICS = """epoch,step,time/epoch_s,train/loss,val/acc,test/acc,test/loss
+0,9,2.0,1.5,,,
+0,9,,,0.5,,
+1,19,4.0,1.0,,,
+1,19,,,0.7,,
+1,19,,,,0.75,0.6
+"""
+
+
+def _attempt(folder: Path, returncode: int) -> None:
+    (folder / "compare_run.json").write_text(
+        json.dumps({"attempts": [{"returncode": returncode, "seconds": 3.0, "threads": 1}]})
+    )
+
+
+def test_a_run_folder_is_read_into_curves_tests_and_timing(tmp_path: Path) -> None:
+    (tmp_path / "metrics.csv").write_text(METRICS)
+    _attempt(tmp_path, 0)
+    run = read_run("x", 0, tmp_path)
+    assert run.status == "finished"
+    assert run.test == {"test/acc": 0.75, "test/loss": 0.6}
+    assert run.curves["train/loss"] == {0: 1.5, 1: 1.0}
+    assert run.curves["val/acc"] == {0: 0.5, 1: 0.7}
+    assert run.epoch_seconds == pytest.approx(3.0)
+    assert (run.wall_seconds, run.threads) == (3.0, 1)
+
+
+@pytest.mark.parametrize(("returncode", "status"), [(143, "interrupted"), (2, "failed")])
+def test_unfinished_runs_say_why(tmp_path: Path, returncode: int, status: str) -> None:
+    (tmp_path / "metrics.csv").write_text(METRICS.rsplit("1,19,,,,", 1)[0])
+    _attempt(tmp_path, returncode)
+    assert read_run("x", 0, tmp_path).status == status
+    assert read_run("x", 0, tmp_path / "missing").status == "not started"
