@@ -2,6 +2,8 @@
 
     hqnn-pl-diagnose --config configs/mnist/hqnn_parallel.yaml --out diagnostics/
     hqnn-pl-diagnose --config runs/<name>/version_<n>/config.yaml --ckpt_path <ckpt> --out DIR
+    hqnn-pl-diagnose --config configs/cars/resnet50_hqnn.yaml --only hardware_cost \
+        --train_samples 8144 --out DIR
 
 The model is built from the config's ``model`` and ``data`` sections exactly as ``hqnn-pl``
 builds it (the datamodule's classes, channels and image size linked in; no data is read), with
@@ -26,7 +28,10 @@ import hqnn_pl.models  # noqa: F401  (registers the models for short class names
 from hqnn_pl.analysis.report import MEASURES, DiagnoseSettings, diagnose_model
 from hqnn_pl.errors import ConfigurationError
 
-__all__ = ["build_model", "main"]
+__all__ = ["build_model", "build_model_and_data", "count_train_samples", "main"]
+
+HARDWARE = "hardware_cost"
+ALL_MEASURES = (*MEASURES, HARDWARE)
 
 _LINKED = ("num_classes", "in_channels", "image_size")
 
@@ -49,6 +54,22 @@ def build_model(configs: list[Path]) -> tuple[nn.Module, int]:
 
     Returns:
         The model and the seed its weights were drawn with.
+
+    Raises:
+        ConfigurationError: For a missing file or a config without ``model`` and ``data``.
+    """
+    model, _, seed = build_model_and_data(configs)
+    return model, seed
+
+
+def build_model_and_data(configs: list[Path]) -> tuple[nn.Module, Any, int]:
+    """Like :func:`build_model`, also returning the (not set up) datamodule.
+
+    Args:
+        configs: One or more YAML files, later ones overriding earlier ones.
+
+    Returns:
+        The model, the datamodule and the seed the model's weights were drawn with.
 
     Raises:
         ConfigurationError: For a missing file or a config without ``model`` and ``data``.
@@ -94,7 +115,43 @@ def build_model(configs: list[Path]) -> tuple[nn.Module, int]:
             "datamodule, without reading data, for the classes, channels and image size it links "
             "into the model; give a further --config that fixes data.init_args)"
         ) from error
-    return instances.model, seed
+    return instances.model, instances.data, seed
+
+
+def count_train_samples(datamodule: Any) -> int | None:
+    """Training samples per epoch of ``datamodule``, or None when its data is not on disk.
+
+    Sets the datamodule up for fitting (reads the data's index, never downloads).
+    """
+    try:
+        datamodule.setup("fit")
+        return len(datamodule.train_dataloader().dataset)
+    except Exception:  # any missing or unreadable data means "unknown"
+        return None
+
+
+def _hardware_cost(model: nn.Module, datamodule: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The HardwareCost callback's report for ``model`` at the config's batch size."""
+    from hqnn_pl.callbacks.hardware_cost import hardware_cost
+    from hqnn_pl.callbacks.utils import quantum_layers
+
+    train_samples = args.train_samples
+    source = "--train_samples"
+    if train_samples is None:
+        train_samples = count_train_samples(datamodule)
+        source = "the datamodule's training split" if train_samples is not None else None
+    layer_shots = next((lay.shots for _, lay in quantum_layers(model) if lay.shots), None)
+    shots = args.shots or layer_shots or 1000
+    report = hardware_cost(
+        model,
+        int(getattr(datamodule, "batch_size", 1) or 1),
+        train_samples,
+        shots,
+        args.shot_rate,
+    )
+    report["model"] = type(model).__name__
+    report["train_samples_from"] = source
+    return report
 
 
 def _first_reason(message: str) -> str:
@@ -146,39 +203,106 @@ def _int_range(text: str) -> list[int]:
     return values
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hqnn-pl-diagnose",
         description="Analyse every quantum layer of an hqnn-pl model: Fourier coefficients, ZX "
-        "reduction, expressibility, entangling capability and gradient variance. Writes "
+        "reduction, expressibility, entangling capability, gradient variance, and what one "
+        "forward batch and one training epoch under parameter shift would cost on a device "
+        "(hardware_cost). Writes "
         "diagnostics.json, diagnostics.md and PNG figures to --out.",
     )
     parser.add_argument(
-        "--config", type=Path, action="append", required=True,
+        "--config",
+        type=Path,
+        action="append",
+        required=True,
         help="hqnn-pl config (repeatable; later files override earlier ones).",
     )
     parser.add_argument("--ckpt_path", type=Path, help="Checkpoint whose trained weights to use.")
     parser.add_argument("--out", type=Path, required=True, help="Output folder.")
     parser.add_argument(
-        "--skip", nargs="*", default=[], choices=MEASURES, help="Measures to leave out."
+        "--skip", nargs="*", default=[], choices=ALL_MEASURES, help="Measures to leave out."
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=ALL_MEASURES,
+        help="Compute only these measures (e.g. --only hardware_cost).",
+    )
+    parser.add_argument(
+        "--shots",
+        type=_positive_int,
+        help="Shots per circuit execution for the hardware cost (default: the model's shots, "
+        "else 1000).",
+    )
+    parser.add_argument(
+        "--shot_rate",
+        type=_positive_float,
+        default=5000.0,
+        help="Shots per second of the device, for the hardware cost's device hours.",
+    )
+    parser.add_argument(
+        "--train_samples",
+        type=_positive_int,
+        help="Training images per epoch for the hardware cost (default: counted from the "
+        "config's datamodule when its data is on disk, else the epoch cost is left out).",
     )
     parser.add_argument("--seed", type=int, default=0, help="Seed of all random draws.")
     parser.add_argument("--fourier_draws", type=int, default=100)
-    parser.add_argument("--fourier_degree", type=int, default=1,
-                        help="Largest frequency per input (times each input is encoded).")
-    parser.add_argument("--fourier_output", type=int, default=-1,
-                        help="Output (measured qubit) analysed; -1 is the last, as in Fig. 10.")
+    parser.add_argument(
+        "--fourier_degree",
+        type=int,
+        default=1,
+        help="Largest frequency per input (times each input is encoded).",
+    )
+    parser.add_argument(
+        "--fourier_output",
+        type=int,
+        default=-1,
+        help="Output (measured qubit) analysed; -1 is the last, as in Fig. 10.",
+    )
     parser.add_argument("--pairs", type=int, default=5000, help="Expressibility state pairs.")
     parser.add_argument("--bins", type=int, default=75, help="Expressibility histogram bins.")
     parser.add_argument("--entangling_samples", type=int, default=2000)
     parser.add_argument("--gradient_samples", type=int, default=100)
-    parser.add_argument("--gradient_qubits", type=_int_range, default=list(range(2, 11)),
-                        help="Qubit counts of the gradient-variance scan, e.g. 2-10.")
-    parser.add_argument("--gradient_depths", type=_int_range, default=list(range(1, 9)),
-                        help="Depths of the gradient-variance scan, e.g. 1-8.")
+    parser.add_argument(
+        "--gradient_qubits",
+        type=_int_range,
+        default=list(range(2, 11)),
+        help="Qubit counts of the gradient-variance scan, e.g. 2-10.",
+    )
+    parser.add_argument(
+        "--gradient_depths",
+        type=_int_range,
+        default=list(range(1, 9)),
+        help="Depths of the gradient-variance scan, e.g. 1-8.",
+    )
     parser.add_argument("--dpi", type=int, default=120)
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch threads (default 1: the simulations are many small tensor ops, and on a "
         "shared 2-core machine 2 threads made the gradient scan 10-20x slower than 1).",
     )
@@ -192,8 +316,11 @@ def main(argv: list[str] | None = None) -> None:
         argv: Arguments (``sys.argv[1:]`` when None).
     """
     args = _parser().parse_args(argv)
+    selected = [
+        m for m in ALL_MEASURES if m not in args.skip and (args.only is None or m in args.only)
+    ]
     settings = DiagnoseSettings(
-        measures=[m for m in MEASURES if m not in args.skip],
+        measures=[m for m in MEASURES if m in selected],
         seed=args.seed,
         fourier_draws=args.fourier_draws,
         fourier_degree=args.fourier_degree,
@@ -212,19 +339,21 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     try:
         settings.validate()
-        model, seed = build_model(args.config)
+        model, datamodule, seed = build_model_and_data(args.config)
         if args.ckpt_path is not None:
             load_checkpoint(model, args.ckpt_path)
-        weights = (
-            f"trained, from {args.ckpt_path}" if args.ckpt_path else f"initial (seed {seed})"
-        )
+        cost = _hardware_cost(model, datamodule, args) if HARDWARE in selected else None
+        weights = f"trained, from {args.ckpt_path}" if args.ckpt_path else f"initial (seed {seed})"
         report = diagnose_model(
-            model, settings, args.out,
+            model,
+            settings,
+            args.out,
             {
                 "model": type(model).__name__,
                 "config": [str(p) for p in args.config],
                 "weights": weights,
             },
+            hardware_cost=cost,
         )
     except ConfigurationError as error:
         print(f"hqnn-pl-diagnose: error: {error}", file=sys.stderr)

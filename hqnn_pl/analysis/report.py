@@ -83,15 +83,15 @@ def _complex_list(values: np.ndarray) -> list[list[float]]:
 
 
 def _fourier(spec: CircuitSpec, s: DiagnoseSettings, out: Path, name: str) -> dict[str, Any]:
-    result = fourier_coefficients(
-        spec, s.fourier_draws, s.fourier_degree, s.fourier_output, s.seed
-    )
+    result = fourier_coefficients(spec, s.fourier_draws, s.fourier_degree, s.fourier_output, s.seed)
     labels = coefficient_labels(result.degree)
     flat = result.random.reshape(len(result.random), -1)
     png = plots.plot_fourier(
-        result, out / f"fourier_{_stem(name)}.png",
+        result,
+        out / f"fourier_{_stem(name)}.png",
         f"{name}: Fourier coefficients of output {result.output} over inputs x0, x1 "
-        f"({s.fourier_draws} random weight draws)", s.dpi,
+        f"({s.fourier_draws} random weight draws)",
+        s.dpi,
     )
     return {
         "output": result.output,
@@ -201,7 +201,8 @@ def diagnose_layer(
         entry["zx"] = _timed(timings, "zx", lambda: _zx(spec, settings, out, name))
     if "expressibility" in selected:
         entry["expressibility"] = _timed(
-            timings, "expressibility",
+            timings,
+            "expressibility",
             lambda: _expressibility(spec, settings, out, name, inputs),
         )
     if "entangling_capability" in selected:
@@ -224,7 +225,11 @@ def diagnose_layer(
 
 
 def diagnose_model(
-    model: nn.Module, settings: DiagnoseSettings, out: Path, meta: dict[str, Any]
+    model: nn.Module,
+    settings: DiagnoseSettings,
+    out: Path,
+    meta: dict[str, Any],
+    hardware_cost: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Diagnose every quantum layer of ``model``; write ``diagnostics.json`` and ``.md``.
 
@@ -233,6 +238,8 @@ def diagnose_model(
         settings: What to compute.
         out: Output folder (created).
         meta: What to record about the run (config, checkpoint, model class).
+        hardware_cost: The model's hardware cost (``hqnn_pl.callbacks.hardware_cost``), if
+            computed: recorded as it is and summarised in the Markdown.
 
     Returns:
         The JSON-ready report.
@@ -258,6 +265,8 @@ def diagnose_model(
         "torch_threads": torch.get_num_threads(),
         "layers": {name: diagnose_layer(name, layer, settings, out) for name, layer in layers},
     }
+    if hardware_cost is not None:
+        report["hardware_cost"] = hardware_cost
     report["total_seconds"] = round(time.perf_counter() - start, 2)
     (out / "diagnostics.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "diagnostics.md").write_text(write_markdown(report))
@@ -266,6 +275,38 @@ def diagnose_model(
 
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
+
+
+def _hardware_markdown(cost: dict[str, Any]) -> list[str]:
+    """The hardware-cost section: one table row per quantum layer and the epoch totals."""
+    lines = [
+        f"## Hardware cost ({cost['shots']:,} shots per execution, "
+        f"{cost['shot_rate']:,.0f} shots/s)",
+        "",
+        "| layer | qubits | 1-qubit gates | 2-qubit gates | depth | circuits/sample "
+        "| executions/forward batch | executions/epoch (parameter shift) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, e in cost["layers"].items():
+        epoch = e.get("executions_per_epoch_parameter_shift")
+        lines.append(
+            f"| `{name}` | {e['qubits']} | {e['one_qubit_gates']} | {e['two_qubit_gates']} "
+            f"| {e['depth']} | {e['circuits_per_sample']:,} "
+            f"| {e['executions_per_forward_batch']:,} "
+            f"| {'-' if epoch is None else f'{epoch:,}'} |"
+        )
+    lines.append("")
+    if "shots_per_epoch" in cost:
+        lines.append(
+            f"One training epoch ({cost['train_samples']:,} images, from "
+            f"{cost.get('train_samples_from') or 'the caller'}) under parameter shift: "
+            f"{cost['executions_per_epoch_parameter_shift']:,} circuit executions, "
+            f"{cost['shots_per_epoch']:,} shots, {cost['device_hours_per_epoch']:,.1f} device "
+            "hours (shots only: no queueing, compilation or per-job overhead)."
+        )
+    else:
+        lines.append("Epoch cost left out: the training data is not on disk; pass --train_samples.")
+    return [*lines, ""]
 
 
 def write_markdown(report: dict[str, Any]) -> str:
@@ -284,6 +325,8 @@ def write_markdown(report: dict[str, Any]) -> str:
         f"total {report['total_seconds']} s with {report['torch_threads']} torch thread(s).",
         "",
     ]
+    if "hardware_cost" in report:
+        lines += _hardware_markdown(report["hardware_cost"])
     for name, entry in report["layers"].items():
         lines += [
             f"## `{name}`: {entry['type']}",
@@ -325,8 +368,11 @@ def write_markdown(report: dict[str, Any]) -> str:
                 f"{zx['independent_parameter_combinations']} independent combinations of "
                 f"{zx['parameters']} parameters: {verdict}"
                 + (f" (merged: {'; '.join(zx['merged_phases'])})" if zx["merged_phases"] else "")
-                + (f" (missing: {', '.join(zx['missing_parameters'])})"
-                   if zx["missing_parameters"] else "")
+                + (
+                    f" (missing: {', '.join(zx['missing_parameters'])})"
+                    if zx["missing_parameters"]
+                    else ""
+                )
                 + ("" if zx["inputs_in_diagram"] else " (weights only: amplitude-encoded inputs)")
                 + f". ![zx]({zx['figure']})",
                 "",
@@ -360,9 +406,10 @@ def write_markdown(report: dict[str, Any]) -> str:
             ]
         elif grad:
             lines += [f"**Gradient variance**: skipped ({grad['skipped']}).", ""]
-        lines += [
-            "Seconds per measure: "
-            + ", ".join(f"{k} {v}" for k, v in entry["timings_s"].items()),
-            "",
-        ]
+        if entry["timings_s"]:
+            lines += [
+                "Seconds per measure: "
+                + ", ".join(f"{k} {v}" for k, v in entry["timings_s"].items()),
+                "",
+            ]
     return "\n".join(lines)

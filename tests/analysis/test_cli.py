@@ -10,12 +10,18 @@ from tests.conftest import CONFIGS
 
 QUICKSTART = CONFIGS / "quickstart.yaml"
 SMALL = [
-    "--fourier_draws", "10",
-    "--pairs", "750",
-    "--entangling_samples", "50",
-    "--gradient_samples", "20",
-    "--gradient_qubits", "2-3",
-    "--gradient_depths", "1,2",
+    "--fourier_draws",
+    "10",
+    "--pairs",
+    "750",
+    "--entangling_samples",
+    "50",
+    "--gradient_samples",
+    "20",
+    "--gradient_qubits",
+    "2-3",
+    "--gradient_depths",
+    "1,2",
 ]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -60,9 +66,23 @@ def test_checkpoint_weights_are_diagnosed(tmp_path: Path) -> None:
     checkpoint = tmp_path / "trained.ckpt"
     torch.save({"state_dict": model.state_dict()}, checkpoint)
     out = tmp_path / "out"
-    main(["--config", str(QUICKSTART), "--ckpt_path", str(checkpoint), "--out", str(out),
-          "--skip", "zx", "expressibility", "entangling_capability", "gradient_variance",
-          "--fourier_draws", "5"])
+    main(
+        [
+            "--config",
+            str(QUICKSTART),
+            "--ckpt_path",
+            str(checkpoint),
+            "--out",
+            str(out),
+            "--skip",
+            "zx",
+            "expressibility",
+            "entangling_capability",
+            "gradient_variance",
+            "--fourier_draws",
+            "5",
+        ]
+    )
     report = json.loads((out / "diagnostics.json").read_text())
     assert report["weights"].startswith("trained")
     # zero weights: Rot(0, 0, 0) is the identity, so output 4 is <Y> of RX(x4)|0> = -sin(x4),
@@ -100,3 +120,91 @@ def test_a_checkpoint_of_another_model_is_refused(
         main(["--config", str(QUICKSTART), "--ckpt_path", str(checkpoint), "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "does not fit the configured model" in capsys.readouterr().err
+
+
+def test_hardware_cost_counts_the_epoch_from_the_datamodule(tmp_path: Path) -> None:
+    from hqnn_pl.analysis.cli import build_model_and_data, count_train_samples
+
+    main(
+        [
+            "--config",
+            str(QUICKSTART),
+            "--only",
+            "hardware_cost",
+            "--shots",
+            "200",
+            "--shot_rate",
+            "1000",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    report = json.loads((tmp_path / "diagnostics.json").read_text())
+    assert "fourier" not in report["layers"]["network.middle"]  # --only left the rest out
+    cost = report["hardware_cost"]
+    _, datamodule, _ = build_model_and_data([QUICKSTART])
+    train = count_train_samples(datamodule)
+    assert cost["train_samples"] == train and cost["train_samples_from"].startswith("the data")
+    layer = cost["layers"]["network.middle"]
+    # 4 circuits per image; parameter shift: 1 + 2 x (45 weights + 5 embedding angles)
+    assert layer["circuits_per_sample"] == 4 and layer["qubits"] == 5
+    assert layer["executions_per_epoch_parameter_shift"] == 4 * train * 101
+    assert cost["shots_per_epoch"] == 4 * train * 101 * 200
+    assert cost["device_hours_per_epoch"] == pytest.approx(4 * train * 101 * 200 / 1000 / 3600)
+    markdown = (tmp_path / "diagnostics.md").read_text()
+    assert f"{4 * train * 101:,} circuit executions" in markdown
+
+
+def test_hardware_cost_without_data_leaves_the_epoch_out(tmp_path: Path) -> None:
+    main(
+        [
+            "--config",
+            str(CONFIGS / "mnist/hqnn_quanv.yaml"),
+            "--config",
+            str(_override(tmp_path, "data_dir", str(tmp_path / "no_mnist"))),
+            "--only",
+            "hardware_cost",
+            "--out",
+            str(tmp_path / "a"),
+        ]
+    )
+    cost = json.loads((tmp_path / "a/diagnostics.json").read_text())["hardware_cost"]
+    assert "shots_per_epoch" not in cost and cost["layers"]["network.0"]["qubits"] == 4
+    assert "pass --train_samples" in (tmp_path / "a/diagnostics.md").read_text()
+    main(
+        [
+            "--config",
+            str(CONFIGS / "mnist/hqnn_quanv.yaml"),
+            "--config",
+            str(_override(tmp_path, "data_dir", str(tmp_path / "no_mnist"))),
+            "--only",
+            "hardware_cost",
+            "--train_samples",
+            "500",
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
+    cost = json.loads((tmp_path / "b/diagnostics.json").read_text())["hardware_cost"]
+    # 14 px image, 2x2 kernel, stride 2: 49 circuits per image; 4 trained weights to shift
+    assert cost["executions_per_epoch_parameter_shift"] == 49 * 500 * 9
+
+
+def _override(tmp_path: Path, key: str, value: str) -> Path:
+    path = tmp_path / "override.yaml"
+    path.write_text(f"data:\n  init_args:\n    {key}: {value}\n    download: false\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "args", [["--train_samples", "0"], ["--shots", "-3"], ["--shot_rate", "0"]]
+)
+def test_bad_hardware_cost_options_exit_2(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["--config", str(QUICKSTART), "--only", "hardware_cost", *args, "--out", str(tmp_path)]
+        )
+    assert exit_info.value.code == 2
+    assert args[1] in capsys.readouterr().err
