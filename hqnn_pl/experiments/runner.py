@@ -37,6 +37,11 @@ LOG_FILE = "log.txt"
 RUN_RECORD = "compare_run.json"
 
 
+def _print_line(line: str) -> None:
+    """Print one progress line and flush it."""
+    print(line, flush=True)
+
+
 @dataclass
 class Outcome:
     """What happened to one run in this invocation.
@@ -126,15 +131,16 @@ class Runner:
         extra: Sequence[str],
         parallel: int,
         threads: int,
-        report: Callable[[str], None] = lambda line: print(line, flush=True),
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.specs = {s.label: s for s in specs}
         self.extra = list(extra)
         self.parallel = parallel
         self.threads = threads
-        self.report = report
+        self._report = report or _print_line
         self._children: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
+        self._report_lock = threading.Lock()
         self._stopping = False
 
     def run_all(self, runs: Sequence[Run]) -> list[Outcome]:
@@ -158,6 +164,11 @@ class Runner:
         if self._stopping:
             raise SystemExit(143)
         return [outcomes[r] for r in runs]
+
+    def report(self, line: str) -> None:
+        """Pass one progress line on; lines of runs in parallel threads never interleave."""
+        with self._report_lock:
+            self._report(line)
 
     def _stop(self, signum: int, frame: object) -> None:
         del frame

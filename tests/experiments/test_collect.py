@@ -40,3 +40,31 @@ def test_unfinished_runs_say_why(tmp_path: Path, returncode: int, status: str) -
     _attempt(tmp_path, returncode)
     assert read_run("x", 0, tmp_path).status == status
     assert read_run("x", 0, tmp_path / "missing").status == "not started"
+
+
+def test_progress_lines_of_parallel_runs_never_interleave(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sys
+    import threading
+
+    from hqnn_pl.experiments.runner import Runner
+
+    runner = Runner([], [], parallel=4, threads=1)
+    threads = [
+        threading.Thread(
+            target=lambda i=i: [runner.report(f"run {i} line {k}") for k in range(500)]
+        )
+        for i in range(4)
+    ]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a busy machine does
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2000 and all(line.count("run ") == 1 for line in lines)
