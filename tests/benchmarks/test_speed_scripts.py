@@ -17,9 +17,10 @@ def test_quantum_engine_benchmark_prints_every_ratio() -> None:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     # [1] and [2] run twice (default threads and 1 thread) unless torch already uses 1 thread.
-    assert out.count("ratio") == (6 if "[1 torch thread]" in out.split("[2]")[0] else 8)
+    assert out.count("ratio") == (7 if "[1 torch thread]" in out.split("[2]")[0] else 9)
     assert out.count("[1 torch thread]") >= 2
     assert "HQNNParallel / CNN" in out and "HQNN-Quanv / CNN4 epoch" in out
+    assert "noisy HQNN-Quanv / CNN4 epoch" in out
 
 
 @pytest.mark.slow
