@@ -36,12 +36,12 @@ def kron_layer(mats: Tensor) -> Tensor:
     Returns:
         Tensor of shape ``(..., 2^n, 2^n)`` equal to ``mats[0] ⊗ mats[1] ⊗ ... ⊗ mats[n-1]``.
     """
-    n_qubits = mats.shape[-3]
     batch = mats.shape[:-3]
-    out = mats[..., 0, :, :]
-    for j in range(1, n_qubits):
+    first, *rest = mats.unbind(-3)  # one autograd node for all wires, not one per select
+    out = first
+    for mat in rest:
         size = out.shape[-1]
-        out = (out[..., :, None, :, None] * mats[..., j, None, :, None, :]).reshape(
+        out = (out[..., :, None, :, None] * mat[..., None, :, None, :]).reshape(
             *batch, 2 * size, 2 * size
         )
     return out
@@ -62,13 +62,13 @@ def build_unitary(mats: Tensor, perms: Tensor | None) -> Tensor:
         Complex tensor of shape ``(..., 2^n, 2^n)``.
     """
     layers = kron_layer(mats)  # (..., L, N, N)
-    n_layers = layers.shape[-3]
     if perms is not None:
-        layer_index = torch.arange(n_layers, device=layers.device)[:, None]
+        layer_index = torch.arange(layers.shape[-3], device=layers.device)[:, None]
         layers = layers[..., layer_index, perms, :]
-    unitary = layers[..., 0, :, :]
-    for layer in range(1, n_layers):
-        unitary = layers[..., layer, :, :] @ unitary
+    first, *rest = layers.unbind(-3)
+    unitary = first
+    for layer in rest:
+        unitary = layer @ unitary
     return unitary
 
 

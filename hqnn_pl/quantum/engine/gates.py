@@ -76,7 +76,8 @@ def product_state(factors: Tensor) -> Tensor:
     Returns:
         Tensor of shape ``(..., 2^n, P)`` in PennyLane's basis order (wire 0 most significant).
     """
-    state = factors[..., 0, :, :]
-    for j in range(1, factors.shape[-3]):
-        state = (state.unsqueeze(-2) * factors[..., j, :, :].unsqueeze(-3)).flatten(-3, -2)
+    first, *rest = factors.unbind(-3)  # one autograd node for all wires
+    state = first
+    for factor in rest:
+        state = (state.unsqueeze(-2) * factor.unsqueeze(-3)).flatten(-3, -2)
     return state

@@ -187,7 +187,7 @@ def _parallel_dense_shots(
     tables = layer._tables(True).get(chunks.device, chunks.dtype)
     mats = rot_matrices(weights, cplx)
     if tables["phase"] is not None:  # RX embedding's phase, folded as in the exact path
-        mats = torch.cat([mats[:, :1] * tables["phase"], mats[:, 1:]], dim=1)
+        mats = mats * tables["phase"]
     if tables["basis"] is not None:
         basis = tables["basis"].expand(layer.n_circuits, 1, layer.n_qubits, 2, 2)
         mats = torch.cat([mats, basis], dim=1)

@@ -134,9 +134,20 @@ class ParallelQuantumLayer(_QuantumLayer):
                 perms.append(None)
             self._program = engine.layered_program(self.n_qubits, perms)
             basis = engine.pauli_basis_change(self.observable, 1)
-            phase = np.array([1.0, -1.0j]) if self.rotation == "X" else None
-            self._gate_tables = engine.ConstantCache({"basis": basis, "phase": phase})
+            self._gate_tables = engine.ConstantCache({"basis": basis, "phase": self._phase()})
         return self._gate_tables
+
+    def _phase(self) -> np.ndarray | None:
+        """The RX embedding's per-qubit phase ``diag(1, -i)``, to fold into the first layer.
+
+        Shaped ``(depth, 1, 1, 2)`` to scale the columns of every layer's gates in one broadcast
+        product (ones past the first layer); None for RY/RZ embeddings, which need none.
+        """
+        if self.rotation != "X":
+            return None
+        phase = np.ones((self.depth, 1, 1, 2), dtype=complex)
+        phase[0, 0, 0, 1] = -1.0j
+        return phase
 
     def _make_tables(self) -> dict[str, np.ndarray | None]:
         n = self.n_qubits
@@ -145,12 +156,10 @@ class ParallelQuantumLayer(_QuantumLayer):
         if basis is not None:  # measured as one extra layer of single-qubit gates
             perms = np.concatenate([perms, np.arange(2**n)[None, :]])
         signs = engine.z_sign_table(n)
-        # RX embedding: per-qubit phase diag(1, -i), folded into the first layer's gates.
-        phase = np.array([1.0, -1.0j]) if self.rotation == "X" else None
         return {
             "perms": perms,
             "basis": basis,
-            "phase": phase,
+            "phase": self._phase(),
             "signs2_t": np.concatenate([signs, signs]).T,
         }
 
@@ -223,9 +232,8 @@ class ParallelQuantumLayer(_QuantumLayer):
         method = self._pick_method(self._n_layers, self.n_circuits, chunks.shape[0], chunks)
         tables = self._tables(method == "dense").get(chunks.device, chunks.dtype)
         mats = engine.rot_matrices(weights, cplx)  # (C, depth, n, 2, 2)
-        if tables["phase"] is not None:
-            first = mats[:, :1] * tables["phase"]  # scales column 1 of every first-layer gate
-            mats = torch.cat([first, mats[:, 1:]], dim=1)
+        if tables["phase"] is not None:  # scales column 1 of every first-layer gate
+            mats = mats * tables["phase"]  # (depth, 1, 1, 2): ones past the first layer
         if tables["basis"] is not None:
             basis = tables["basis"].expand(self.n_circuits, 1, self.n_qubits, 2, 2)
             mats = torch.cat([mats, basis], dim=1)
