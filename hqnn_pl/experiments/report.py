@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from pathlib import Path
 
 from hqnn_pl.experiments.collect import TEST_METRICS, RunResult, collect, seeds_on_disk
@@ -49,9 +50,15 @@ def _params(runs: list[RunResult]) -> str:
     return text
 
 
-def _seconds(runs: list[RunResult]) -> str:
+def median_epoch_seconds(runs: list[RunResult]) -> float | None:
+    """Median seconds per epoch over ``runs`` (a run slowed by other jobs does not drag it)."""
     values = [r.epoch_seconds for r in runs if not math.isnan(r.epoch_seconds)]
-    return f"{sum(values) / len(values):.1f}" if values else "-"
+    return statistics.median(values) if values else None
+
+
+def _seconds(runs: list[RunResult]) -> str:
+    value = median_epoch_seconds(runs)
+    return "-" if value is None else f"{value:.1f}"
 
 
 def write_report(out: Path, manifest: Manifest) -> str:
@@ -124,7 +131,7 @@ def _markdown(
     lines.append(
         f"Seeds 0..{planned - 1} (`seed_everything`: initialisation and data order; the splits "
         "keep their own `data.seed`). Mean +- sample std over seeds; 95% CI of the mean from "
-        "Student's t."
+        "Student's t; s/epoch is the median over seeds."
     )
     lines += _session_lines(manifest)
     run_seconds = sum(r.wall_seconds for runs in results.values() for r in runs)
@@ -277,13 +284,12 @@ def _write_csv(
                     }
                 )
             counts = next((r.params for r in results[label] if r.params), {})
-            times = [r.epoch_seconds for r in finished[label] if not math.isnan(r.epoch_seconds)]
             row.update(
                 {
                     "params_trainable": counts.get("trainable"),
                     "params_quantum": counts.get("quantum"),
                     "params_frozen": counts.get("frozen"),
-                    "seconds_per_epoch": sum(times) / len(times) if times else None,
+                    "seconds_per_epoch": median_epoch_seconds(finished[label]),
                 }
             )
             writer.writerow(row)

@@ -14,7 +14,8 @@ from torch import nn
 from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
 
 LAYERS = {
-    "parallel": (lambda: ParallelQuantumLayer(3, 2, 2), (4, 6)),
+    "parallel": (lambda: ParallelQuantumLayer(3, 2, 2), (4, 6)),  # shifted-unitary gradients
+    "parallel-5": (lambda: ParallelQuantumLayer(5, 2, 2), (4, 10)),  # autograd through U
     "parallel-gatewise": (lambda: ParallelQuantumLayer(3, 2, 2, method="gatewise"), (4, 6)),
     "pointwise-gatewise": (
         lambda: QuantumPointwiseConv2d(5, 2, "probs", method="gatewise"),

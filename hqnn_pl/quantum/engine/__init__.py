@@ -58,6 +58,7 @@ from hqnn_pl.quantum.engine.heisenberg import (
     trig_products,
     z_transfer,
 )
+from hqnn_pl.quantum.engine.shifted import SHIFTED_MAX_WORK, shifted_readout, use_shifted
 from hqnn_pl.quantum.engine.tables import (
     ConstantCache,
     basis_bits,
@@ -72,6 +73,7 @@ from hqnn_pl.quantum.engine.tables import (
 __all__ = [
     "MAX_QUBITS",
     "METHODS",
+    "SHIFTED_MAX_WORK",
     "ConstantCache",
     "GateProgram",
     "basis_bits",
@@ -93,6 +95,7 @@ __all__ = [
     "product_state",
     "rot_matrices",
     "run_program",
+    "shifted_readout",
     "squared_amplitudes",
     "stacked_real",
     "strongly_entangling_cnots",
@@ -101,6 +104,7 @@ __all__ = [
     "trig_monomials",
     "trig_polynomial",
     "trig_products",
+    "use_shifted",
     "z_sign_table",
     "z_transfer",
 ]

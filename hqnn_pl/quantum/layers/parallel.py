@@ -231,12 +231,16 @@ class ParallelQuantumLayer(_QuantumLayer):
             return noisy.parallel_forward(self, chunks, weights, cplx)
         method = self._pick_method(self._n_layers, self.n_circuits, chunks.shape[0], chunks)
         tables = self._tables(method == "dense").get(chunks.device, chunks.dtype)
-        mats = engine.rot_matrices(weights, cplx)  # (C, depth, n, 2, 2)
-        if tables["phase"] is not None:  # scales column 1 of every first-layer gate
-            mats = mats * tables["phase"]  # (depth, 1, 1, 2): ones past the first layer
-        if tables["basis"] is not None:
-            basis = tables["basis"].expand(self.n_circuits, 1, self.n_qubits, 2, 2)
-            mats = torch.cat([mats, basis], dim=1)
+        def layer_gates(weights: Tensor) -> Tensor:
+            """Weights ``(..., depth, n, 3)`` -> every layer's gates ``(..., L, n, 2, 2)``."""
+            mats = engine.rot_matrices(weights, cplx)
+            if tables["phase"] is not None:  # scales column 1 of every first-layer gate
+                mats = mats * tables["phase"]  # (depth, 1, 1, 2): ones past the first layer
+            if tables["basis"] is not None:
+                basis = tables["basis"].expand(*mats.shape[:-4], 1, self.n_qubits, 2, 2)
+                mats = torch.cat([mats, basis], dim=-4)
+            return mats
+
         angles = chunks.permute(1, 2, 0)  # (C, n, B): batch last, see engine.product_state
         if self.rotation == "Z":
             # RZ|0> is |0> up to a global phase: the outputs do not depend on the inputs (the
@@ -248,10 +252,16 @@ class ParallelQuantumLayer(_QuantumLayer):
             factors = torch.stack([torch.cos(half), torch.sin(half)], dim=-2)  # (C, n, 2, B)
         states = engine.product_state(factors)  # (C, N, B)
         if method == "gatewise":
-            matrices = engine.layer_matrices(mats)
+            matrices = engine.layer_matrices(layer_gates(weights))
             expvals = engine.run_program(self._program, states, matrices)  # (C, n, B)
             return expvals.permute(2, 0, 1)
-        unitary = engine.build_unitary(mats, tables["perms"])  # (C, N, N)
+        if engine.use_shifted(self.n_qubits, weights[0].numel()):
+            expvals = engine.shifted_readout(
+                lambda w: engine.build_unitary(layer_gates(w), tables["perms"]),
+                states, weights, tables["signs2_t"],
+            )  # fmt: skip
+            return expvals.permute(2, 0, 1)
+        unitary = engine.build_unitary(layer_gates(weights), tables["perms"])  # (C, N, N)
         squared = engine.squared_amplitudes(engine.stacked_real(unitary), states)  # (C, 2N, B)
         expvals = engine.expvals_z(squared, tables["signs2_t"])  # (C, n, B)
         return expvals.permute(2, 0, 1)

@@ -1,0 +1,73 @@
+"""The dense method's shifted-unitary gradients (few qubits) against plain autograd."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hqnn_pl.quantum import ParallelQuantumLayer, engine
+from hqnn_pl.quantum.engine import shifted
+
+
+def _outputs_and_grads(layer: ParallelQuantumLayer, x: torch.Tensor) -> list[torch.Tensor]:
+    layer.zero_grad(set_to_none=True)
+    xx = x.clone().requires_grad_()
+    out = layer(xx)
+    (out * torch.linspace(-1, 1, out.numel(), dtype=x.dtype).reshape(out.shape)).sum().backward()
+    return [out.detach(), layer.weights.grad.clone(), xx.grad.clone()]
+
+
+@pytest.mark.parametrize(
+    ("n_qubits", "depth", "rotation", "observable"),
+    [(2, 3, "X", "Y"), (3, 2, "Y", "Z"), (4, 3, "X", "X"), (1, 2, "X", "Y")],
+)
+def test_shifted_gradients_equal_autograd(
+    n_qubits: int, depth: int, rotation: str, observable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert engine.use_shifted(n_qubits, depth * n_qubits * 3)
+    torch.manual_seed(0)
+    layer = ParallelQuantumLayer(
+        n_qubits, 3, depth, rotation=rotation, observable=observable, method="dense"
+    ).double()
+    x = torch.rand(17, 3 * n_qubits, dtype=torch.float64) * 3
+    calls = []
+    original = shifted._ShiftedReadout.forward
+    monkeypatch.setattr(
+        shifted._ShiftedReadout, "forward",
+        staticmethod(lambda *args: calls.append(1) or original(*args)),
+    )  # fmt: skip
+    fast = _outputs_and_grads(layer, x)
+    assert calls, "the shifted path was not taken"
+    monkeypatch.setattr(engine, "use_shifted", lambda *args: False)
+    plain = _outputs_and_grads(layer, x)
+    for got, expected in zip(fast, plain, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+
+
+def test_shifted_gradcheck_and_second_derivatives() -> None:
+    torch.manual_seed(1)
+    layer = ParallelQuantumLayer(2, 2, 2, method="dense").double()
+    x = torch.rand(3, 4, dtype=torch.float64, requires_grad=True)
+
+    def run(inputs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(layer, {"weights": w}, (inputs,))
+
+    w = layer.weights.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(run, (x, w))
+    # create_graph: the backward pass re-runs plain autograd, so Hessian-vector products work
+    assert torch.autograd.gradgradcheck(run, (x, w))
+
+
+def test_shifted_float32_matches_float64() -> None:
+    torch.manual_seed(2)
+    layer = ParallelQuantumLayer(3, 2, 3, method="dense")
+    x = torch.rand(64, 6) * 3
+    single = _outputs_and_grads(layer, x)
+    double = _outputs_and_grads(layer.double(), x.double())
+    for got, expected in zip(single, double, strict=True):
+        torch.testing.assert_close(got.double(), expected, atol=2e-5, rtol=0)
+
+
+def test_shifted_is_kept_to_few_qubits() -> None:
+    assert engine.use_shifted(2, 18) and engine.use_shifted(4, 36)
+    assert not engine.use_shifted(5, 45) and not engine.use_shifted(6, 36)
