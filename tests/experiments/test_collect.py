@@ -68,3 +68,18 @@ def test_progress_lines_of_parallel_runs_never_interleave(
         sys.setswitchinterval(interval)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2000 and all(line.count("run ") == 1 for line in lines)
+
+
+def test_seconds_per_epoch_is_the_median_over_seeds() -> None:
+    import math
+
+    from hqnn_pl.experiments.collect import RunResult
+    from hqnn_pl.experiments.report import median_epoch_seconds
+
+    def run(seed: int, seconds: float) -> RunResult:
+        return RunResult("a", seed, Path("."), True, epoch_seconds=seconds)
+
+    # one run slowed 10x by other jobs does not drag the figure; unlogged runs are skipped
+    runs = [run(0, 40.0), run(1, 438.0), run(2, 50.0), run(3, math.nan)]
+    assert median_epoch_seconds(runs) == 50.0
+    assert median_epoch_seconds([run(0, math.nan)]) is None
