@@ -181,3 +181,28 @@ def test_noise_model_is_a_pennylane_noise_model() -> None:
     model = parse_noise(NOISE).pennylane_model()
     assert isinstance(model, qml.NoiseModel)
     assert parse_noise(None) is None and parse_noise({}) is None
+
+
+@pytest.mark.parametrize(
+    "noise",
+    [NOISE, {"depolarizing": 0.2}, {"amplitude_damping": 0.3}, {"readout": 0.25},
+     {"depolarizing": 0.05, "readout": 0.1}],
+)  # fmt: skip
+@pytest.mark.parametrize("trainable", [True, False])
+def test_quanv_pauli_transfer_path_equals_density_path(noise, trainable, monkeypatch) -> None:
+    from hqnn_pl.quantum.layers import noisy
+
+    torch.manual_seed(0)
+    layer = Quanv2d(trainable=trainable, n_random_layers=2, seed=1, noise=noise).double()
+    x = torch.rand(2, 1, 6, 6, dtype=torch.float64)
+    results = []
+    for max_qubits in (4, 0):  # the Pauli-transfer path, then the density-matrix path
+        monkeypatch.setattr(noisy, "_PAULI_MAX_QUBITS", max_qubits)
+        layer.zero_grad(set_to_none=True)
+        xx = x.clone().requires_grad_()
+        out = layer(xx)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        grads = [xx.grad] + [p.grad for p in layer.parameters() if p.requires_grad]
+        results.append([out.detach(), *grads])
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)

@@ -16,7 +16,7 @@ import pennylane as qml
 import torch
 from torch import Tensor
 
-from hqnn_pl.quantum.engine import cost, density, shots
+from hqnn_pl.quantum.engine import cost, density, pauli_transfer, shots
 from hqnn_pl.quantum.engine.gates import product_state, rot_matrices
 from hqnn_pl.quantum.engine.tables import (
     ConstantCache,
@@ -255,10 +255,59 @@ def _quanv(layer: object, flat: Tensor, w: Tensor | None, cplx: torch.dtype) -> 
     else:
         program, gate_mats = _random_program(layer)
         matrices = torch.as_tensor(gate_mats).to(device=flat.device, dtype=cplx)[None]
-    out = run_noisy(
-        layer._engine_what, program, matrices, states, _tables(layer, "Z"), layer._sampler
-    )[0]
+    if layer._sampler is None and n <= _PAULI_MAX_QUBITS:  # exact: the Pauli-transfer path
+        out = _quanv_pauli(layer, program, matrices[0], pixels)
+    else:
+        out = run_noisy(
+            layer._engine_what, program, matrices, states, _tables(layer, "Z"), layer._sampler
+        )[0]
     return out.view(n, groups, out_h, out_w).transpose(0, 1)
+
+
+_PAULI_MAX_QUBITS = 5
+"""Exact noisy quanvolutions up to this many qubits run in the Pauli-transfer picture."""
+
+
+def _quanv_pauli(
+    layer: object, program: density.NoisyProgram, matrices: Tensor, pixels: Tensor
+) -> Tensor:
+    """Exact noisy quanvolution in the Pauli-transfer picture: ``(G, 2, 2)`` gates -> ``(n, P)``.
+
+    ``<Z_j>`` is carried back as Pauli coefficients (:mod:`hqnn_pl.quantum.engine.
+    pauli_transfer`) and evaluated on the ``RY(π x)|0>`` Bloch vectors ``(1, sin π x, cos π x)``
+    of every pixel.
+    """
+    tables = getattr(layer, "_pauli_tables", None)
+    if tables is None:
+        noise = layer.noise
+        gate = noise is not None and noise.has_gate_noise
+        readout = noise is not None and noise.readout > 0
+        cnot = np.eye(4)[[0, 1, 3, 2]]
+        tables = ConstantCache(
+            {
+                "noise": pauli_transfer.channel_ptm(noise.gate_kraus()) if gate else None,
+                "readout": (
+                    np.diag(pauli_transfer.channel_ptm(noise.readout_kraus())).copy()
+                    if readout
+                    else None
+                ),
+                "cnot": pauli_transfer.channel_ptm([cnot]),
+            }
+        )
+        layer._pauli_tables = tables
+    consts = tables.get(pixels.device, pixels.dtype)
+    coefficients = pauli_transfer.evolve_pauli(
+        program.n_qubits,
+        program.ops,
+        pauli_transfer.unitary_ptm(matrices),
+        consts["noise"],
+        consts["cnot"],
+        consts["readout"],
+        program.embedding_noise,
+    )
+    angles = pixels * math.pi
+    bloch = torch.stack([torch.ones_like(angles), torch.sin(angles), torch.cos(angles)], dim=1)
+    return pauli_transfer.real_product_expectations(coefficients, bloch)
 
 
 def _random_program(layer: object) -> tuple[density.NoisyProgram, np.ndarray]:
