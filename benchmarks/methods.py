@@ -1,0 +1,113 @@
+"""The torch engine's execution methods side by side at every qubit count (issue 14).
+
+One circuit (RX embedding, ``--depth`` StronglyEntanglingLayers, ``<Y>`` on every wire) at batch
+``--batch``, forward + backward, float32: the ``dense`` method (and, for 2-4 qubits, its
+shifted-unitary gradients against plain autograd), the ``gatewise`` method, and what ``auto``
+picks. Methods are interleaved within each repeat, so machine load hits all alike; the best of
+the repeats is printed (a dense call projected past ``--budget-s`` is skipped). Also HQNN-Parallel's
+layer (q=5, c=4).
+
+Usage::
+
+    python benchmarks/methods.py [--threads 1] [--qubits 2 4 5 6 8 10 12 14 16] [--repeats 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+
+import torch
+from machine import describe_machine
+
+from hqnn_pl.quantum import ParallelQuantumLayer, engine
+
+
+def _step(layer: ParallelQuantumLayer, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        layer.zero_grad(set_to_none=True)
+        layer(x.clone().requires_grad_()).sum().backward()
+
+    return run
+
+
+def _time(run: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def _plain_dense(run: Callable[[], None]) -> Callable[[], None]:
+    """``run`` with the shifted-unitary gradients switched off (plain autograd through U)."""
+
+    def plain() -> None:
+        original = engine.use_shifted
+        engine.use_shifted = lambda *args: False
+        try:
+            run()
+        finally:
+            engine.use_shifted = original
+
+    return plain
+
+
+def bench(n_qubits: int, n_circuits: int, args: argparse.Namespace) -> dict[str, float | None]:
+    """Best seconds per fwd+bwd of each method (None: skipped)."""
+    torch.manual_seed(0)
+    x = torch.rand(args.batch, n_qubits * n_circuits)
+    layers = {
+        method: ParallelQuantumLayer(n_qubits, n_circuits, args.depth, method=method)
+        for method in ("dense", "gatewise")
+    }
+    layers["gatewise"].load_state_dict(layers["dense"].state_dict())
+    runs = {name: _step(layer, x) for name, layer in layers.items()}
+    if engine.use_shifted(n_qubits, args.depth * n_qubits * 3):
+        runs["dense, plain autograd"] = _plain_dense(runs["dense"])
+    best: dict[str, float | None] = {}
+    for name, run in runs.items():
+        first = _time(run)  # warm-up, and the projection for the budget
+        best[name] = None if first > args.budget_s else first
+    for _ in range(args.repeats):
+        for name, run in runs.items():
+            if best[name] is not None:
+                best[name] = min(best[name], _time(run))
+    return best
+
+
+def main() -> None:
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--qubits", type=int, nargs="+", default=[2, 4, 5, 6, 8, 10, 12, 14, 16])
+    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--budget-s", type=float, default=5.0, dest="budget_s")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"Machine: {describe_machine(torch.device('cpu'))}")
+    load, threads = os.getloadavg()[0], torch.get_num_threads()
+    print(f"Load average at start: {load:.2f}; torch threads {threads}")
+    print(f"One circuit, depth {args.depth}, batch {args.batch}, fwd+bwd, float32, best of "
+          f"{args.repeats + 1} interleaved calls (ms)\n")  # fmt: skip
+    names = ("dense", "dense, plain autograd", "gatewise")
+    print("| qubits | " + " | ".join(names) + " | auto picks |")
+    print("|---|---|---|---|---|")
+    for q in args.qubits:
+        best = bench(q, 1, args)
+        cells = [
+            "-" if best.get(n) is None else f"{best[n] * 1e3:,.2f}" for n in names
+        ]  # fmt: skip
+        picked = engine.choose_method("auto", q, args.depth + 1, 1, args.batch)
+        print(f"| {q} | " + " | ".join(cells) + f" | {picked} |", flush=True)
+    best = bench(5, 4, args)
+    print(
+        f"\nHQNN-Parallel's layer (q=5, c=4, depth {args.depth}, batch {args.batch}): dense "
+        f"{best['dense'] * 1e3:.2f} ms, gatewise {best['gatewise'] * 1e3:.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
