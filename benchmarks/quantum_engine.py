@@ -286,7 +286,7 @@ def bench_per_patch_pennylane(device: torch.device) -> None:
     with torch.no_grad():
         t_torch = timeit(lambda: layer(x), device, 10) / 64
     row("per-patch QNode loop, forward only", per_image, "per image")
-    row("torch backend, forward only (batch 64)", t_torch, "per image")
+    row("torch backend, forward only (batch 64)", t_torch, f"per image ({t_torch * 1e6:.1f} us)")
     print(f"  ratio per-patch loop / torch: {per_image / t_torch:8.0f}x")
 
 
