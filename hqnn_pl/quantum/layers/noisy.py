@@ -185,21 +185,8 @@ def _parallel_dense_shots(
     from hqnn_pl.quantum import engine
 
     tables = layer._tables(True).get(chunks.device, chunks.dtype)
-    mats = rot_matrices(weights, cplx)
-    if tables["phase"] is not None:  # RX embedding's phase, folded as in the exact path
-        mats = mats * tables["phase"]
-    if tables["basis"] is not None:
-        basis = tables["basis"].expand(layer.n_circuits, 1, layer.n_qubits, 2, 2)
-        mats = torch.cat([mats, basis], dim=1)
-    angles = chunks.permute(1, 2, 0)
-    if layer.rotation == "Z":
-        zeros = angles * 0
-        factors = torch.stack([zeros + 1, zeros], dim=-2)
-    else:
-        half = angles / 2
-        factors = torch.stack([torch.cos(half), torch.sin(half)], dim=-2)
-    states = product_state(factors)
-    unitary = engine.build_unitary(mats, tables["perms"])
+    states = layer._embedded_states(chunks)  # as in the exact path
+    unitary = engine.build_unitary(layer._layer_gates(weights, tables, cplx), tables["perms"])
     squared = engine.squared_amplitudes(engine.stacked_real(unitary), states)  # (C, 2N, B)
     exact = engine.expvals_z(squared, tables["signs2_t"])  # (C, n, B)
     if layer._sampler is None:

@@ -225,23 +225,29 @@ class ParallelQuantumLayer(_QuantumLayer):
             out = self._forward_torch(chunks, weights, cplx)
         return out.reshape(*lead, self.out_features).to(_output_dtype(x.dtype, real))
 
-    def _forward_torch(self, chunks: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
-        """Exact engine: chunks ``(B, C, n)`` -> expectation values ``(B, C, n)``."""
-        if self._noisy:  # noise and/or shots (issue 12)
-            return noisy.parallel_forward(self, chunks, weights, cplx)
-        method = self._pick_method(self._n_layers, self.n_circuits, chunks.shape[0], chunks)
-        tables = self._tables(method == "dense").get(chunks.device, chunks.dtype)
-        def layer_gates(weights: Tensor) -> Tensor:
-            """Weights ``(..., depth, n, 3)`` -> every layer's gates ``(..., L, n, 2, 2)``."""
-            mats = engine.rot_matrices(weights, cplx)
-            if tables["phase"] is not None:  # scales column 1 of every first-layer gate
-                mats = mats * tables["phase"]  # (depth, 1, 1, 2): ones past the first layer
-            if tables["basis"] is not None:
-                basis = tables["basis"].expand(*mats.shape[:-4], 1, self.n_qubits, 2, 2)
-                mats = torch.cat([mats, basis], dim=-4)
-            return mats
+    def _layer_gates(
+        self, weights: Tensor, tables: dict[str, Tensor | None], cplx: torch.dtype
+    ) -> Tensor:
+        """Every layer's single-qubit gates: ``(..., depth, n, 3)`` -> ``(..., L, n, 2, 2)``.
 
-        angles = chunks.permute(1, 2, 0)  # (C, n, B): batch last, see engine.product_state
+        The ``Rot`` gates with the RX embedding's phase folded into the first layer, then, for
+        an X or Y measurement, one layer of basis changes.
+        """
+        mats = engine.rot_matrices(weights, cplx)
+        if tables["phase"] is not None:  # scales column 1 of every first-layer gate
+            mats = mats * tables["phase"]  # (depth, 1, 1, 2): ones past the first layer
+        if tables["basis"] is not None:
+            basis = tables["basis"].expand(*mats.shape[:-4], 1, self.n_qubits, 2, 2)
+            mats = torch.cat([mats, basis], dim=-4)
+        return mats
+
+    def _embedded_states(self, chunks: Tensor) -> Tensor:
+        """Real product states of the embedded chunks ``(B, C, n)`` -> ``(C, 2^n, B)``.
+
+        The embedding's phase is folded into the gates (:meth:`_layer_gates`), so the states
+        are real; the batch is last (see ``engine.product_state``).
+        """
+        angles = chunks.permute(1, 2, 0)  # (C, n, B)
         if self.rotation == "Z":
             # RZ|0> is |0> up to a global phase: the outputs do not depend on the inputs (the
             # zero-times-input terms keep them in the autograd graph with zero gradient).
@@ -250,18 +256,26 @@ class ParallelQuantumLayer(_QuantumLayer):
         else:
             half = angles / 2
             factors = torch.stack([torch.cos(half), torch.sin(half)], dim=-2)  # (C, n, 2, B)
-        states = engine.product_state(factors)  # (C, N, B)
+        return engine.product_state(factors)
+
+    def _forward_torch(self, chunks: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
+        """Exact engine: chunks ``(B, C, n)`` -> expectation values ``(B, C, n)``."""
+        if self._noisy:  # noise and/or shots (issue 12)
+            return noisy.parallel_forward(self, chunks, weights, cplx)
+        method = self._pick_method(self._n_layers, self.n_circuits, chunks.shape[0], chunks)
+        tables = self._tables(method == "dense").get(chunks.device, chunks.dtype)
+        states = self._embedded_states(chunks)  # (C, N, B)
         if method == "gatewise":
-            matrices = engine.layer_matrices(layer_gates(weights))
+            matrices = engine.layer_matrices(self._layer_gates(weights, tables, cplx))
             expvals = engine.run_program(self._program, states, matrices)  # (C, n, B)
             return expvals.permute(2, 0, 1)
         if engine.use_shifted(self.n_qubits, weights[0].numel()):
             expvals = engine.shifted_readout(
-                lambda w: engine.build_unitary(layer_gates(w), tables["perms"]),
+                lambda w: engine.build_unitary(self._layer_gates(w, tables, cplx), tables["perms"]),
                 states, weights, tables["signs2_t"],
             )  # fmt: skip
             return expvals.permute(2, 0, 1)
-        unitary = engine.build_unitary(layer_gates(weights), tables["perms"])  # (C, N, N)
+        unitary = engine.build_unitary(self._layer_gates(weights, tables, cplx), tables["perms"])
         squared = engine.squared_amplitudes(engine.stacked_real(unitary), states)  # (C, 2N, B)
         expvals = engine.expvals_z(squared, tables["signs2_t"])  # (C, n, B)
         return expvals.permute(2, 0, 1)
