@@ -186,7 +186,7 @@ def _parallel_dense_shots(
 
     tables = layer._tables(True).get(chunks.device, chunks.dtype)
     states = layer._embedded_states(chunks)  # as in the exact path
-    unitary = engine.build_unitary(layer._layer_gates(weights, tables, cplx), tables["perms"])
+    unitary = layer._dense_unitary(weights, tables, cplx)
     squared = engine.squared_amplitudes(engine.stacked_real(unitary), states)  # (C, 2N, B)
     exact = engine.expvals_z(squared, tables["signs2_t"])  # (C, n, B)
     if layer._sampler is None:

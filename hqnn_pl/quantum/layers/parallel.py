@@ -151,17 +151,27 @@ class ParallelQuantumLayer(_QuantumLayer):
 
     def _make_tables(self) -> dict[str, np.ndarray | None]:
         n = self.n_qubits
-        perms = engine.strongly_entangling_permutations(n, self.depth)
-        basis = engine.pauli_basis_change(self.observable, 1)
-        if basis is not None:  # measured as one extra layer of single-qubit gates
-            perms = np.concatenate([perms, np.arange(2**n)[None, :]])
         signs = engine.z_sign_table(n)
         return {
-            "perms": perms,
-            "basis": basis,
+            "perms": engine.strongly_entangling_permutations(n, self.depth),
+            "basis": None,  # X/Y measurement: one constant matrix after the layers instead
+            "basis_unitary": engine.pauli_basis_change(self.observable, n),
             "phase": self._phase(),
             "signs2_t": np.concatenate([signs, signs]).T,
         }
+
+    def _dense_unitary(
+        self, weights: Tensor, tables: dict[str, Tensor | None], cplx: torch.dtype
+    ) -> Tensor:
+        """The circuits' unitaries ``(..., C, N, N)`` from weights ``(..., C, depth, n, 3)``.
+
+        The trainable layers as one dense matrix each, then the basis change of an X/Y
+        measurement as a constant product (no gradient flows into it).
+        """
+        unitary = engine.build_unitary(self._layer_gates(weights, tables, cplx), tables["perms"])
+        if tables["basis_unitary"] is not None:
+            unitary = tables["basis_unitary"] @ unitary
+        return unitary
 
     def _circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
         return circuits.parallel_circuit, {"rotation": self.rotation, "observable": self.observable}
@@ -236,7 +246,7 @@ class ParallelQuantumLayer(_QuantumLayer):
         mats = engine.rot_matrices(weights, cplx)
         if tables["phase"] is not None:  # scales column 1 of every first-layer gate
             mats = mats * tables["phase"]  # (depth, 1, 1, 2): ones past the first layer
-        if tables["basis"] is not None:
+        if tables["basis"] is not None:  # the gate-wise method's tables
             basis = tables["basis"].expand(*mats.shape[:-4], 1, self.n_qubits, 2, 2)
             mats = torch.cat([mats, basis], dim=-4)
         return mats
@@ -271,11 +281,10 @@ class ParallelQuantumLayer(_QuantumLayer):
             return expvals.permute(2, 0, 1)
         if engine.use_shifted(self.n_qubits, weights[0].numel()):
             expvals = engine.shifted_readout(
-                lambda w: engine.build_unitary(self._layer_gates(w, tables, cplx), tables["perms"]),
-                states, weights, tables["signs2_t"],
-            )  # fmt: skip
+                lambda w: self._dense_unitary(w, tables, cplx), states, weights, tables["signs2_t"]
+            )
             return expvals.permute(2, 0, 1)
-        unitary = engine.build_unitary(self._layer_gates(weights, tables, cplx), tables["perms"])
+        unitary = self._dense_unitary(weights, tables, cplx)  # (C, N, N)
         squared = engine.squared_amplitudes(engine.stacked_real(unitary), states)  # (C, 2N, B)
         expvals = engine.expvals_z(squared, tables["signs2_t"])  # (C, n, B)
         return expvals.permute(2, 0, 1)
