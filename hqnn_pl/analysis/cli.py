@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,24 +204,20 @@ def _int_range(text: str) -> list[int]:
     return values
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
+def _positive(cast: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse type: ``cast`` of the text, refused unless above 0."""
 
+    def parse(text: str) -> int | float:
+        try:
+            value = cast(text)
+        except ValueError:
+            kind = "an integer" if cast is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+        return value
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -252,19 +249,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--shots",
-        type=_positive_int,
+        type=_positive(int),
         help="Shots per circuit execution for the hardware cost (default: the model's shots, "
         "else 1000).",
     )
     parser.add_argument(
         "--shot_rate",
-        type=_positive_float,
+        type=_positive(float),
         default=5000.0,
         help="Shots per second of the device, for the hardware cost's device hours.",
     )
     parser.add_argument(
         "--train_samples",
-        type=_positive_int,
+        type=_positive(int),
         help="Training images per epoch for the hardware cost (default: counted from the "
         "config's datamodule when its data is on disk, else the epoch cost is left out).",
     )
