@@ -27,6 +27,7 @@ from torch import nn
 import hqnn_pl.datamodules
 import hqnn_pl.models  # noqa: F401  (registers the models for short class names)
 from hqnn_pl.analysis.report import MEASURES, DiagnoseSettings, diagnose_model
+from hqnn_pl.callbacks.hardware_cost import DEFAULT_SHOT_RATE, DEFAULT_SHOTS
 from hqnn_pl.errors import ConfigurationError
 
 __all__ = ["build_model", "build_model_and_data", "count_train_samples", "main"]
@@ -142,7 +143,7 @@ def _hardware_cost(model: nn.Module, datamodule: Any, args: argparse.Namespace) 
         train_samples = count_train_samples(datamodule)
         source = "the datamodule's training split" if train_samples is not None else None
     layer_shots = next((lay.shots for _, lay in quantum_layers(model) if lay.shots), None)
-    shots = args.shots or layer_shots or 1000
+    shots = args.shots or layer_shots or DEFAULT_SHOTS
     report = hardware_cost(
         model,
         int(getattr(datamodule, "batch_size", 1) or 1),
@@ -256,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--shot_rate",
         type=_positive(float),
-        default=5000.0,
+        default=DEFAULT_SHOT_RATE,
         help="Shots per second of the device, for the hardware cost's device hours.",
     )
     parser.add_argument(

@@ -195,7 +195,7 @@ def broadcast_tape(
     try:
         tape = record_tape(qfunc, inputs, weights, **kwargs)
         return tape.copy(operations=[g for op in tape.operations for g in decompose_gates(op)])
-    except ValueError:
+    except ValueError:  # a template that refuses broadcast weights: record with probe weights
         pass
     flat = weights.reshape(weights.shape[0], -1)
     probe = (torch.arange(flat.shape[1], dtype=weights.dtype) + _PROBE_OFFSET).reshape(

@@ -15,7 +15,13 @@ from torch import Tensor, nn
 from hqnn_pl.callbacks.utils import quantum_layers, run_dir
 from hqnn_pl.models.feature_cache import FeatureCache
 
-__all__ = ["HardwareCost", "circuit_specs", "hardware_cost"]
+__all__ = ["DEFAULT_SHOTS", "DEFAULT_SHOT_RATE", "HardwareCost", "circuit_specs", "hardware_cost"]
+
+DEFAULT_SHOTS = 1000
+"""Shots per circuit execution assumed for a model that computes exact expectations."""
+
+DEFAULT_SHOT_RATE = 5000.0
+"""Shots per second assumed for the device."""
 
 
 def circuit_specs(layer: nn.Module) -> dict[str, int]:
@@ -184,8 +190,8 @@ class HardwareCost(Callback):
 
     def __init__(
         self,
-        shot_rate: float = 5000.0,
-        default_shots: int = 1000,
+        shot_rate: float = DEFAULT_SHOT_RATE,
+        default_shots: int = DEFAULT_SHOTS,
         filename: str = "hardware_cost.json",
     ) -> None:
         super().__init__()

@@ -156,38 +156,20 @@ def test_hardware_cost_counts_the_epoch_from_the_datamodule(tmp_path: Path) -> N
 
 
 def test_hardware_cost_without_data_leaves_the_epoch_out(tmp_path: Path) -> None:
-    main(
-        [
-            "--config",
-            str(CONFIGS / "mnist/hqnn_quanv.yaml"),
-            "--config",
-            str(_override(tmp_path, "data_dir", str(tmp_path / "no_mnist"))),
-            "--only",
-            "hardware_cost",
-            "--out",
-            str(tmp_path / "a"),
-        ]
-    )
-    cost = json.loads((tmp_path / "a/diagnostics.json").read_text())["hardware_cost"]
-    assert "shots_per_epoch" not in cost and cost["layers"]["network.0"]["qubits"] == 4
+    no_data = _override(tmp_path, "data_dir", str(tmp_path / "no_mnist"))
+
+    def cost(out: str, *extra: str) -> dict:
+        main(["--config", str(CONFIGS / "mnist/hqnn_quanv.yaml"), "--config", str(no_data),
+              "--only", "hardware_cost", *extra, "--out", str(tmp_path / out)])  # fmt: skip
+        return json.loads((tmp_path / out / "diagnostics.json").read_text())["hardware_cost"]
+
+    without = cost("a")
+    assert "shots_per_epoch" not in without and without["layers"]["network.0"]["qubits"] == 4
     assert "pass --train_samples" in (tmp_path / "a/diagnostics.md").read_text()
-    main(
-        [
-            "--config",
-            str(CONFIGS / "mnist/hqnn_quanv.yaml"),
-            "--config",
-            str(_override(tmp_path, "data_dir", str(tmp_path / "no_mnist"))),
-            "--only",
-            "hardware_cost",
-            "--train_samples",
-            "500",
-            "--out",
-            str(tmp_path / "b"),
-        ]
-    )
-    cost = json.loads((tmp_path / "b/diagnostics.json").read_text())["hardware_cost"]
     # 14 px image, 2x2 kernel, stride 2: 49 circuits per image; 4 trained weights to shift
-    assert cost["executions_per_epoch_parameter_shift"] == 49 * 500 * 9
+    assert cost("b", "--train_samples", "500")["executions_per_epoch_parameter_shift"] == (
+        49 * 500 * 9
+    )
 
 
 def _override(tmp_path: Path, key: str, value: str) -> Path:

@@ -223,8 +223,6 @@ def quanv_forward(layer: object, patches: Tensor, cplx: torch.dtype) -> Tensor:
 def _quanv(layer: object, flat: Tensor, w: Tensor | None, cplx: torch.dtype) -> Tensor:
     groups, out_h, out_w, n = flat.shape
     pixels = flat.permute(3, 0, 1, 2).reshape(n, -1)
-    half = pixels * (math.pi / 2)  # RY(π x)|0>
-    states = product_state(torch.stack([torch.cos(half), torch.sin(half)], dim=1))  # (2^n, P)
     if layer.trainable:
         matrices = torch.stack(
             [
@@ -245,6 +243,8 @@ def _quanv(layer: object, flat: Tensor, w: Tensor | None, cplx: torch.dtype) -> 
     if layer._sampler is None and n <= _PAULI_MAX_QUBITS:  # exact: the Pauli-transfer path
         out = _quanv_pauli(layer, program, matrices[0], pixels)
     else:
+        half = pixels * (math.pi / 2)  # RY(π x)|0>
+        states = product_state(torch.stack([torch.cos(half), torch.sin(half)], dim=1))  # (2^n, P)
         out = run_noisy(
             layer._engine_what, program, matrices, states, _tables(layer, "Z"), layer._sampler
         )[0]
