@@ -14,8 +14,12 @@ qubits and large batches (see :mod:`hqnn_pl.quantum.engine.cost`).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
+
+from hqnn_pl.quantum.engine.tables import _normal_tensors
 
 __all__ = [
     "build_unitary",
@@ -47,6 +51,13 @@ def kron_layer(mats: Tensor) -> Tensor:
     return out
 
 
+@functools.lru_cache(maxsize=32)
+def _layer_index(n_layers: int, device: torch.device) -> Tensor:
+    """``[[0], [1], ..., [L-1]]``: pairs each layer with its row of permutation indices."""
+    with _normal_tensors():
+        return torch.arange(n_layers, device=device)[:, None]
+
+
 def build_unitary(mats: Tensor, perms: Tensor | None) -> Tensor:
     """Unitary of a layered circuit ``P_{L-1} K_{L-1} ... P_0 K_0``.
 
@@ -63,8 +74,7 @@ def build_unitary(mats: Tensor, perms: Tensor | None) -> Tensor:
     """
     layers = kron_layer(mats)  # (..., L, N, N)
     if perms is not None:
-        layer_index = torch.arange(layers.shape[-3], device=layers.device)[:, None]
-        layers = layers[..., layer_index, perms, :]
+        layers = layers[..., _layer_index(layers.shape[-3], layers.device), perms, :]
     first, *rest = layers.unbind(-3)
     unitary = first
     for layer in rest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -279,7 +280,7 @@ class ParallelQuantumLayer(_QuantumLayer):
             matrices = engine.layer_matrices(self._layer_gates(weights, tables, cplx))
             expvals = engine.run_program(self._program, states, matrices)  # (C, n, B)
             return expvals.permute(2, 0, 1)
-        if engine.use_shifted(self.n_qubits, weights[0].numel()):
+        if engine.use_shifted(self.n_qubits, math.prod(self.weights.shape[1:])):
             expvals = engine.shifted_readout(
                 lambda w: self._dense_unitary(w, tables, cplx), states, weights, tables["signs2_t"]
             )
