@@ -142,3 +142,38 @@ def test_sixteen_qubits_depth_three_batch_256_fits_in_four_gib() -> None:
 def test_gatewise_programs_merge_identity_layers() -> None:
     program = gatewise.layered_program(3, [None, None])
     assert all(op[0] == "gate" for op in program.ops) and program.perms == ()
+
+
+@pytest.mark.parametrize("probs", [False, True])
+def test_second_derivatives_rerun_the_program_under_autograd(probs: bool) -> None:
+    n_qubits, depth = 3, 2
+    program = engine.layered_program(
+        n_qubits, list(engine.strongly_entangling_permutations(n_qubits, depth))
+    )
+    generator = torch.Generator().manual_seed(1)
+    angles = torch.rand(2, depth, n_qubits, 3, generator=generator, dtype=torch.float64)
+    state = torch.rand(1, 2**n_qubits, 3, generator=generator, dtype=torch.float64)
+
+    def run(a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        matrices = engine.layer_matrices(engine.rot_matrices(a, torch.complex128))
+        return engine.run_program(program, s, matrices, probs)
+
+    inputs = (angles.requires_grad_(True), state.requires_grad_(True))
+    assert torch.autograd.gradgradcheck(run, inputs)
+
+
+def test_gatewise_and_dense_hessians_agree() -> None:
+    """``auto`` may pick either method: second derivatives must not depend on the choice."""
+    torch.manual_seed(3)
+    layers = {m: ParallelQuantumLayer(3, 1, 2, method=m).double() for m in ("dense", "gatewise")}
+    layers["gatewise"].load_state_dict(layers["dense"].state_dict())
+    x = torch.rand(5, 3, dtype=torch.float64)
+    weights = layers["dense"].weights.detach()
+
+    def loss(layer: ParallelQuantumLayer) -> torch.Tensor:
+        def run(w: torch.Tensor) -> torch.Tensor:
+            return torch.func.functional_call(layer, {"weights": w}, (x,)).square().sum()
+
+        return torch.autograd.functional.hessian(run, weights)
+
+    torch.testing.assert_close(loss(layers["gatewise"]), loss(layers["dense"]), atol=1e-10, rtol=0)

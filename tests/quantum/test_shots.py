@@ -146,3 +146,13 @@ def test_sample_counts_sum_to_shots() -> None:
     counts = shot_engine.sample_counts(probs, 17, torch.Generator().manual_seed(0))
     torch.testing.assert_close(counts.sum(dim=1), torch.full((3, 5), 17.0, dtype=torch.float64))
     assert (counts >= 0).all()
+
+
+def test_second_derivatives_of_sampled_shift_gradients_are_refused() -> None:
+    """A Hessian through sampled gradients would silently miss the circuit: say so instead."""
+    sampled = ParallelQuantumLayer(2, 1, 1, shots=30, shot_gradients="parameter-shift").double()
+    x = torch.rand(2, 2, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(sampled(x).sum(), x)  # first order works
+    assert grad.shape == x.shape
+    with pytest.raises(RuntimeError, match="shot_gradients='exact'"):
+        torch.autograd.grad(sampled(x).sum(), x, create_graph=True)

@@ -22,8 +22,10 @@ gate on ``ψ`` (``ψ_{k-1} = U_k^† ψ_k``), reading the gradient of the gate's
 ``∂L/∂U_k* = λ_k ψ_{k-1}^†`` (summed over the batch and the other wires) and moving
 ``λ_{k-1} = U_k^† λ_k``. The gate matrices' gradients then flow into the angles by ordinary
 autograd (the ``2x2`` rotation matrices are tiny), and ``2 λ_0`` is the gradient of the input
-state. Memory is ``O(1)`` states in the depth; higher derivatives are not supported (use
-``method="dense"`` for those).
+state. Memory is ``O(1)`` states in the depth. Under ``create_graph`` (higher derivatives,
+e.g. ``torch.func.hessian`` or a gradient penalty) the backward pass instead re-runs the program
+op by op under autograd and differentiates that: exact to any order, at the memory cost of one
+state per gate.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from hqnn_pl.quantum.engine.dense import kron_layer
 from hqnn_pl.quantum.engine.tables import _normal_tensors
@@ -183,6 +184,26 @@ def _matrix_grad(lam: Tensor, psi: Tensor, first: int, width: int, n_qubits: int
     return 2.0 * (lam_v @ psi_v.mH).sum(1)
 
 
+def _run_recorded(
+    program: GateProgram, probs: bool, state: Tensor, matrices: Sequence[Tensor]
+) -> Tensor:
+    """The forward pass op by op, without buffers, so that autograd records it (double backward)."""
+    n = program.n_qubits
+    forward_perms, _ = program.perm_tensors(state.device)
+    cplx = matrices[0].dtype if matrices else torch.complex64
+    circuits = max([state.shape[0], *(m.shape[0] for m in matrices)])
+    psi = state.to(cplx).expand(circuits, -1, -1)
+    for op in program.ops:
+        if op[0] == "gate":
+            _, first, width, index = op
+            blocks = psi.reshape(circuits, 2**first, 2**width, -1)
+            psi = (matrices[index].unsqueeze(1) @ blocks).reshape(psi.shape)
+        else:
+            psi = psi.index_select(1, forward_perms[op[1]])
+    squared = torch.view_as_real(psi).square().sum(-1)  # (C, N, P)
+    return squared if probs else z_signs(n, state.device, squared.dtype) @ squared
+
+
 class _ProgramFunction(torch.autograd.Function):
     """Run a :class:`GateProgram` and measure in the Z basis; adjoint backward."""
 
@@ -209,17 +230,27 @@ class _ProgramFunction(torch.autograd.Function):
         ctx.probs = probs
         ctx.state_is_complex = state.is_complex()
         ctx.state_circuits = state.shape[0]
-        ctx.save_for_backward(psi, *matrices)
+        ctx.save_for_backward(psi, state, *matrices)
         if probs:
             return squared
         return z_signs(n, state.device, squared.dtype) @ squared  # (C, n, P)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         program: GateProgram = ctx.program
         n = program.n_qubits
-        psi, *matrices = ctx.saved_tensors
+        psi, state, *matrices = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: differentiate the recorded computation
+            inputs = (state, *matrices)
+            needs = ctx.needs_input_grad[2:]
+            wanted = [t for t, need in zip(inputs, needs, strict=True) if need]
+            out = _run_recorded(program, ctx.probs, state, matrices)
+            found = iter(
+                torch.autograd.grad(
+                    out, wanted, grad, create_graph=True, allow_unused=True, materialize_grads=True
+                )
+            )
+            return None, None, *(next(found) if need else None for need in needs)
         _, inverse_perms = program.perm_tensors(psi.device)
         # The diagonal observable Σ_j g_j Z_j (or diag(g) for probabilities): (C, N, P).
         diagonal = grad if ctx.probs else z_signs(n, grad.device, grad.dtype).T @ grad
@@ -261,7 +292,8 @@ def run_program(
 ) -> Tensor:
     """Run ``program`` on a batch of states; ``<Z_j>`` of every wire or the probabilities.
 
-    Differentiable w.r.t. ``state`` and ``matrices`` by the adjoint method (first order).
+    Differentiable w.r.t. ``state`` and ``matrices`` by the adjoint method (higher orders by
+    re-running the program under autograd).
 
     Args:
         program: The circuit's structure.

@@ -142,6 +142,12 @@ class _ShiftRule(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, cotangent):
+        if torch.is_grad_enabled():  # create_graph: these gradients are estimates, not functions
+            raise RuntimeError(
+                "Second derivatives through sampled parameter-shift gradients are not supported "
+                "(create_graph=True, e.g. a Hessian or a gradient penalty); use "
+                "shot_gradients='exact', or shots=None."
+            )
         x, w = ctx.saved_tensors
         run, half = ctx.run, math.pi / 2
         grad_x = grad_w = None
