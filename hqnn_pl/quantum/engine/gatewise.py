@@ -23,9 +23,9 @@ gate on ``ψ`` (``ψ_{k-1} = U_k^† ψ_k``), reading the gradient of the gate's
 ``λ_{k-1} = U_k^† λ_k``. The gate matrices' gradients then flow into the angles by ordinary
 autograd (the ``2x2`` rotation matrices are tiny), and ``2 λ_0`` is the gradient of the input
 state. Memory is ``O(1)`` states in the depth. Under ``create_graph`` (higher derivatives,
-e.g. ``torch.func.hessian`` or a gradient penalty) the backward pass instead re-runs the program
-op by op under autograd and differentiates that: exact to any order, at the memory cost of one
-state per gate.
+e.g. ``torch.autograd.functional.hessian`` or a gradient penalty) the backward pass instead
+re-runs the program op by op under autograd and differentiates that: exact to any order, at the
+memory cost of one state per gate.
 """
 
 from __future__ import annotations
