@@ -1,10 +1,12 @@
 """The torch engine's execution methods side by side at every qubit count (issue 14).
 
 One circuit (RX embedding, ``--depth`` StronglyEntanglingLayers, ``<Y>`` on every wire) at batch
-``--batch``, forward + backward, float32: the ``dense`` method (and, for 2-4 qubits, its
-shifted-unitary gradients against plain autograd), the ``gatewise`` method, and what ``auto``
-picks. Methods are interleaved within each repeat, so machine load hits all alike; the best of
-the repeats is printed ("-": a first call past ``--budget-s``, or refused by the memory check).
+``--batch``, forward + backward, float32: the ``dense`` method as it runs (on CPU: the unitary
+built in NumPy with a written-out backward for 4-8 qubits, shifted-unitary gradients for 2-3),
+the same with plain autograd through the torch build where those apply, the ``gatewise`` method,
+and what ``auto`` picks. Methods are interleaved within each repeat, so machine load hits all
+alike; the best of the repeats is printed ("-": a first call past ``--budget-s``, or refused by
+the memory check).
 Also HQNN-Parallel's layer (q=5, c=4).
 
 Usage::
@@ -42,15 +44,15 @@ def _time(run: Callable[[], None]) -> float:
 
 
 def _plain_dense(run: Callable[[], None]) -> Callable[[], None]:
-    """``run`` with the shifted-unitary gradients switched off (plain autograd through U)."""
+    """``run`` with the host build and the shifted gradients off (plain autograd through U)."""
 
     def plain() -> None:
-        original = engine.use_shifted
-        engine.use_shifted = lambda *args: False
+        originals = engine.use_shifted, engine.use_host
+        engine.use_shifted = engine.use_host = lambda *args: False
         try:
             run()
         finally:
-            engine.use_shifted = original
+            engine.use_shifted, engine.use_host = originals
 
     return plain
 
@@ -65,7 +67,7 @@ def bench(n_qubits: int, n_circuits: int, args: argparse.Namespace) -> dict[str,
     }
     layers["gatewise"].load_state_dict(layers["dense"].state_dict())
     runs = {name: _step(layer, x) for name, layer in layers.items()}
-    if engine.use_shifted(n_qubits, args.depth * n_qubits * 3):
+    if engine.use_shifted(n_qubits, args.depth * n_qubits * 3) or engine.use_host(x, n_qubits):
         runs["dense, plain autograd"] = _plain_dense(runs["dense"])
     best: dict[str, float | None] = {}
     for name, run in runs.items():
@@ -105,7 +107,8 @@ def main() -> None:
         cells = [
             "-" if best.get(n) is None else f"{best[n] * 1e3:,.2f}" for n in names
         ]  # fmt: skip
-        picked = engine.choose_method("auto", q, args.depth + 1, 1, args.batch)
+        host = engine.use_host(torch.zeros(()), q)
+        picked = engine.choose_method("auto", q, args.depth + 1, 1, args.batch, host=host)
         print(f"| {q} | " + " | ".join(cells) + f" | {picked} |", flush=True)
     best = bench(5, 4, args)
     print(

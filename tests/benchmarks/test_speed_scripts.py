@@ -51,10 +51,11 @@ def test_threads_benchmark_compares_quiet_and_busy() -> None:
 @pytest.mark.slow
 def test_methods_benchmark_prints_a_row_per_qubit_count() -> None:
     out = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "methods.py"), "--qubits", "2", "6",
+        [sys.executable, str(REPO / "benchmarks" / "methods.py"), "--qubits", "2", "6", "9",
          "--repeats", "1", "--batch", "8"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    rows = [line for line in out.splitlines() if line.startswith(("| 2 |", "| 6 |"))]
-    assert len(rows) == 2 and rows[0].count("|") == 6 and "HQNN-Parallel's layer" in out
-    assert rows[1].split("|")[3].strip() == "-"  # 6 qubits: no shifted-unitary variant
+    rows = [line for line in out.splitlines() if line.startswith(("| 2 |", "| 6 |", "| 9 |"))]
+    assert len(rows) == 3 and rows[0].count("|") == 6 and "HQNN-Parallel's layer" in out
+    assert rows[1].split("|")[3].strip() != "-"  # 6 qubits: host build against plain autograd
+    assert rows[2].split("|")[3].strip() == "-"  # 9 qubits: dense has one variant only

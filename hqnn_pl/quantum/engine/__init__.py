@@ -8,7 +8,9 @@ observables. This module exploits that structure:
 * ``U(θ)`` is built once per forward pass as a dense ``2^n x 2^n`` complex matrix (one per
   circuit, circuits stacked along a leading dimension): every layer of single-qubit gates is one
   Kronecker product of batched ``2x2`` matrices, and every fixed pattern of CNOTs is a permutation
-  of the computational basis, applied by indexing rows.
+  of the computational basis, applied by indexing rows. On CPU the same build runs in NumPy with
+  a written-out backward pass for 4-8 qubits (:mod:`~.host_unitary`), and with gradients from
+  shifted unitaries for 2-3 (:mod:`~.shifted`): at these sizes the cost is per-call overhead.
 * The basis change that diagonalises the measured Pauli (``H`` for X, ``H S^†`` for Y) and the
   embedding's fixed phases are folded into that matrix, so every measurement is in the Z basis.
 * The whole batch of encoded (real) states is multiplied by ``[Re U; Im U]`` in one real batched
@@ -58,6 +60,12 @@ from hqnn_pl.quantum.engine.heisenberg import (
     trig_products,
     z_transfer,
 )
+from hqnn_pl.quantum.engine.host_unitary import (
+    HOST_QUBITS,
+    HostCircuit,
+    host_stacked_unitary,
+    use_host,
+)
 from hqnn_pl.quantum.engine.shifted import SHIFTED_MAX_WORK, shifted_readout, use_shifted
 from hqnn_pl.quantum.engine.tables import (
     ConstantCache,
@@ -71,11 +79,13 @@ from hqnn_pl.quantum.engine.tables import (
 )
 
 __all__ = [
+    "HOST_QUBITS",
     "MAX_QUBITS",
     "METHODS",
     "SHIFTED_MAX_WORK",
     "ConstantCache",
     "GateProgram",
+    "HostCircuit",
     "basis_bits",
     "build_unitary",
     "check_engine_qubits",
@@ -84,6 +94,7 @@ __all__ = [
     "compute_dtypes",
     "expvals_z",
     "fit_trig_polynomial",
+    "host_stacked_unitary",
     "kron_layer",
     "layer_matrices",
     "layered_program",
@@ -104,6 +115,7 @@ __all__ = [
     "trig_monomials",
     "trig_polynomial",
     "trig_products",
+    "use_host",
     "use_shifted",
     "z_sign_table",
     "z_transfer",

@@ -5,7 +5,8 @@ ResNet head, RandomLayers):
 
 * ``"dense"`` (:mod:`~hqnn_pl.quantum.engine.dense`): builds ``U(θ)`` as a ``2^n x 2^n`` matrix,
   ``O(L 8^n)`` per circuit, then one ``O(4^n P)`` matmul for the batch. Few ATen calls, so it
-  wins for few qubits and large batches.
+  wins for few qubits and large batches. On CPU, 4-8 qubits, the build runs in NumPy
+  (:mod:`~hqnn_pl.quantum.engine.host_unitary`), about three times cheaper per unit of work.
 * ``"gatewise"`` (:mod:`~hqnn_pl.quantum.engine.gatewise`): ``O(G 2^n P)`` for ``G`` gates, a few
   state vectors of memory whatever the depth (adjoint backward). Wins from about 7 qubits at
   batch 256, and for any circuit of more than a few qubits at small batches.
@@ -51,7 +52,8 @@ the memory available, not by a fixed cap.
 """
 
 # Modelled nanoseconds per unit of work (fwd + bwd, float32, 1 thread), fitted to measurements.
-_DENSE_BUILD_NS = 0.65  # per (layer x 8^n) of the unitary build
+_DENSE_BUILD_NS = 0.65  # per (layer x 8^n) of the unitary build, in torch
+_HOST_BUILD_NS = 0.2  # the same, built in NumPy with its written-out backward (host_unitary.py)
 _DENSE_APPLY_NS = 1.0  # per (4^n x sample) of the batched matmul and its backward
 _GATE_NS = 3.8  # per (2^n x sample x 2^b) of each fused gate, forward and adjoint backward
 _OP_NS = 150_000.0  # per gate-wise op (Python and dispatch overhead, forward and backward)
@@ -86,10 +88,16 @@ def _fused_width(n_qubits: int) -> int:
     return full * 2**FUSE_WIRES + (2**rest if rest else 0)
 
 
-def dense_cost(n_qubits: int, layers: int, circuits: int, batch: int) -> float:
-    """Modelled nanoseconds of one forward and backward pass of the dense method."""
+def dense_cost(
+    n_qubits: int, layers: int, circuits: int, batch: int, host: bool = False
+) -> float:
+    """Modelled nanoseconds of one forward and backward pass of the dense method.
+
+    ``host``: the unitary is built in NumPy (CPU, see ``host_unitary.use_host``), about three
+    times cheaper per unit of build work than in torch.
+    """
     dim = 2**n_qubits
-    build = _DENSE_BUILD_NS * layers * dim**3
+    build = (_HOST_BUILD_NS if host else _DENSE_BUILD_NS) * layers * dim**3
     apply = _DENSE_APPLY_NS * dim * dim * batch
     return circuits * (build + apply) + _DENSE_FIXED_NS
 
@@ -115,7 +123,13 @@ def gatewise_bytes(n_qubits: int, circuits: int, batch: int, real_bytes: int) ->
 
 
 def choose_method(
-    method: str, n_qubits: int, layers: int, circuits: int, batch: int, real_bytes: int = 4
+    method: str,
+    n_qubits: int,
+    layers: int,
+    circuits: int,
+    batch: int,
+    real_bytes: int = 4,
+    host: bool = False,
 ) -> str:
     """The method that runs a layered circuit: ``method`` itself unless it is ``"auto"``.
 
@@ -129,6 +143,7 @@ def choose_method(
         circuits: Circuits run side by side.
         batch: Samples per circuit.
         real_bytes: 4 for float32, 8 for float64.
+        host: Whether the dense method would build the unitary on the host (NumPy).
 
     Returns:
         ``"dense"`` or ``"gatewise"``.
@@ -137,7 +152,7 @@ def choose_method(
         return method
     if dense_bytes(n_qubits, layers, circuits, batch, real_bytes) > 2**30:
         return "gatewise"
-    dense = dense_cost(n_qubits, layers, circuits, batch)
+    dense = dense_cost(n_qubits, layers, circuits, batch, host)
     gatewise = gatewise_cost(n_qubits, layers, circuits, batch)
     return "dense" if dense <= gatewise else "gatewise"
 

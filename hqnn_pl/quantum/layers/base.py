@@ -150,12 +150,16 @@ class _QuantumLayer(nn.Module, abc.ABC):
         """
         real_bytes = x.element_size()
         method = engine.choose_method(
-            self.method, self.n_qubits, layers, circuits, batch, real_bytes
+            self.method, self.n_qubits, layers, circuits, batch, real_bytes, self._dense_on_host(x)
         )
         engine.check_memory(
             self._engine_what, method, self.n_qubits, layers, circuits, batch, real_bytes, x.device
         )
         return method
+
+    def _dense_on_host(self, x: Tensor) -> bool:
+        """Whether this layer's dense method builds its unitary in NumPy for a call on ``x``."""
+        return False
 
     @abc.abstractmethod
     def _circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:

@@ -112,6 +112,7 @@ class ParallelQuantumLayer(_QuantumLayer):
         self.reset_parameters()
         self._dense_tables: engine.ConstantCache | None = None  # built on first dense call
         self._gate_tables: engine.ConstantCache | None = None
+        self._host: engine.HostCircuit | None = None  # the dense tables in NumPy, on first use
         if backend == "pennylane":
             self._build_pennylane_qnode()
 
@@ -160,6 +161,18 @@ class ParallelQuantumLayer(_QuantumLayer):
             "phase": self._phase(),
             "signs2_t": np.concatenate([signs, signs]).T,
         }
+
+    def _dense_on_host(self, x: Tensor) -> bool:
+        return engine.use_host(x, self.n_qubits)
+
+    def _host_circuit(self) -> engine.HostCircuit:
+        """The dense tables as NumPy arrays, for ``engine.host_stacked_unitary``."""
+        if self._host is None:
+            tables = self._make_tables()
+            self._host = engine.HostCircuit(
+                tables["perms"], tables["phase"], tables["basis_unitary"]
+            )
+        return self._host
 
     def _dense_unitary(
         self, weights: Tensor, tables: dict[str, Tensor | None], cplx: torch.dtype
@@ -280,12 +293,23 @@ class ParallelQuantumLayer(_QuantumLayer):
             matrices = engine.layer_matrices(self._layer_gates(weights, tables, cplx))
             expvals = engine.run_program(self._program, states, matrices)  # (C, n, B)
             return expvals.permute(2, 0, 1)
-        if engine.use_shifted(self.n_qubits, math.prod(self.weights.shape[1:])):
+        # Three ways to the same [Re U; Im U] and its gradient, by circuit size and device:
+        # built in NumPy with a written-out backward pass (CPU, 4-8 qubits), differentiated by
+        # shifted unitaries (2-4 qubits otherwise), or by autograd through the torch build.
+        host = self._dense_on_host(weights)
+        if not host and engine.use_shifted(self.n_qubits, math.prod(self.weights.shape[1:])):
             expvals = engine.shifted_readout(
                 lambda w: self._dense_unitary(w, tables, cplx), states, weights, tables["signs2_t"]
             )
             return expvals.permute(2, 0, 1)
-        unitary = self._dense_unitary(weights, tables, cplx)  # (C, N, N)
-        squared = engine.squared_amplitudes(engine.stacked_real(unitary), states)  # (C, 2N, B)
+        if host:
+            stacked = engine.host_stacked_unitary(
+                weights,
+                self._host_circuit(),
+                lambda w: engine.stacked_real(self._dense_unitary(w, tables, cplx)),
+            )
+        else:
+            stacked = engine.stacked_real(self._dense_unitary(weights, tables, cplx))
+        squared = engine.squared_amplitudes(stacked, states)  # (C, 2N, B)
         expvals = engine.expvals_z(squared, tables["signs2_t"])  # (C, n, B)
         return expvals.permute(2, 0, 1)
