@@ -36,7 +36,8 @@ def test_shifted_gradients_equal_autograd(
         shifted._ShiftedReadout, "forward",
         staticmethod(lambda *args: calls.append(1) or original(*args)),
     )  # fmt: skip
-    monkeypatch.setattr(engine, "use_host", lambda *args: False)  # 4 qubits: built on the host
+    monkeypatch.setattr(engine, "use_host", lambda *args: False)  # on CPU: NumPy paths instead
+    monkeypatch.setattr(engine, "use_host_readout", lambda *args: False)
     fast = _outputs_and_grads(layer, x)
     assert calls, "the shifted path was not taken"
     monkeypatch.setattr(engine, "use_shifted", lambda *args: False)

@@ -8,9 +8,11 @@ observables. This module exploits that structure:
 * ``U(θ)`` is built once per forward pass as a dense ``2^n x 2^n`` complex matrix (one per
   circuit, circuits stacked along a leading dimension): every layer of single-qubit gates is one
   Kronecker product of batched ``2x2`` matrices, and every fixed pattern of CNOTs is a permutation
-  of the computational basis, applied by indexing rows. On CPU the same build runs in NumPy with
-  a written-out backward pass for 4-8 qubits (:mod:`~.host_unitary`), and with gradients from
-  shifted unitaries for 2-3 (:mod:`~.shifted`): at these sizes the cost is per-call overhead.
+  of the computational basis, applied by indexing rows. At these sizes per-call overhead, not
+  arithmetic, sets the cost, so on CPU the same build runs in NumPy with a written-out backward
+  pass for 4-8 qubits (:mod:`~.host_unitary`) and 1-3 qubit circuits run end to end in NumPy
+  (:mod:`~.host_readout`); elsewhere few qubits take gradients from shifted unitaries
+  (:mod:`~.shifted`).
 * The basis change that diagonalises the measured Pauli (``H`` for X, ``H S^†`` for Y) and the
   embedding's fixed phases are folded into that matrix, so every measurement is in the Z basis.
 * The whole batch of encoded (real) states is multiplied by ``[Re U; Im U]`` in one real batched
@@ -60,6 +62,11 @@ from hqnn_pl.quantum.engine.heisenberg import (
     trig_products,
     z_transfer,
 )
+from hqnn_pl.quantum.engine.host_readout import (
+    HOST_READOUT_QUBITS,
+    host_angle_readout,
+    use_host_readout,
+)
 from hqnn_pl.quantum.engine.host_unitary import (
     HOST_QUBITS,
     HostCircuit,
@@ -80,6 +87,7 @@ from hqnn_pl.quantum.engine.tables import (
 
 __all__ = [
     "HOST_QUBITS",
+    "HOST_READOUT_QUBITS",
     "MAX_QUBITS",
     "METHODS",
     "SHIFTED_MAX_WORK",
@@ -94,6 +102,7 @@ __all__ = [
     "compute_dtypes",
     "expvals_z",
     "fit_trig_polynomial",
+    "host_angle_readout",
     "host_stacked_unitary",
     "kron_layer",
     "layer_matrices",
@@ -116,6 +125,7 @@ __all__ = [
     "trig_polynomial",
     "trig_products",
     "use_host",
+    "use_host_readout",
     "use_shifted",
     "z_sign_table",
     "z_transfer",

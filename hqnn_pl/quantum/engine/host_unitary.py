@@ -31,19 +31,28 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
-__all__ = ["HOST_QUBITS", "HostCircuit", "host_stacked_unitary", "use_host"]
+__all__ = [
+    "HOST_QUBITS",
+    "HostCircuit",
+    "host_stacked_unitary",
+    "one_blas_thread",
+    "stacked_backward",
+    "stacked_forward",
+    "use_host",
+]
 
 HOST_QUBITS = range(4, 9)
 """Qubit counts built on the host (measured on a 2-core CPU, 1 thread, batch 256, against the
-torch build: 11% faster at 4 qubits, 15% at HQNN-Parallel's 4 x 5, 17% at 6; even at 3; from 8
-qubits the matmuls dominate either way; below 4 the shifted-unitary method is faster still)."""
+torch build: 13% faster at 4 qubits, 20% at HQNN-Parallel's 4 x 5, 22% at 6, 1.8x at 8; from 9
+the matmuls dominate and the gate-wise method is chosen anyway; 1-3 qubits run wholly on the
+host, see :mod:`~.host_readout`)."""
 
 # (φ, θ, ω) -> (θ/2, (φ+ω)/2, (φ-ω)/2).
 _TO_HALF = np.array([[0.0, 0.5, 0.5], [0.5, 0.0, 0.0], [0.0, 0.5, -0.5]])
@@ -92,13 +101,42 @@ class HostCircuit:
 
 
 @functools.cache
-def _blas_threads() -> ThreadpoolController:
-    """The BLAS libraries loaded (NumPy's among them), found once."""
-    return ThreadpoolController()
+def _blas_libraries() -> tuple:
+    """The BLAS libraries loaded (NumPy's among them), found once (``threadpoolctl``)."""
+    return tuple(lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas")
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager:
-    return _blas_threads().limit(limits=1, user_api="blas")
+_THREADED_GEMM = 2**18
+"""Smallest ``m * n * k`` a BLAS may split across threads (OpenBLAS: 4 x 65,536; MKL: more)."""
+
+
+def one_blas_thread(largest_gemm: int) -> contextlib.AbstractContextManager:
+    """Context in which NumPy's BLAS runs on one thread: small matrices, next to torch's pool.
+
+    Args:
+        largest_gemm: ``m * n * k`` of the largest matrix product inside; below
+            ``_THREADED_GEMM`` no BLAS threads and the context is free.
+    """
+    if largest_gemm < _THREADED_GEMM:
+        return contextlib.nullcontext()
+    return _single_blas_thread()
+
+
+@contextlib.contextmanager
+def _single_blas_thread() -> Iterator[None]:
+    # Sets and restores the thread counts directly: threadpoolctl's ``limit`` re-reads every
+    # library's state on entry, which costs more than a small circuit.
+    libraries = _blas_libraries()
+    before = [lib.get_num_threads() for lib in libraries]
+    for lib, count in zip(libraries, before, strict=True):
+        if count != 1:
+            lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, count in zip(libraries, before, strict=True):
+            if count != 1:
+                lib.set_num_threads(count)
 
 
 def use_host(weights: Tensor, n_qubits: int) -> bool:
@@ -192,8 +230,13 @@ def _prepend(gate: np.ndarray, rest: np.ndarray) -> np.ndarray:
     )
 
 
-def _forward(weights: Tensor, circuit: HostCircuit) -> tuple[np.ndarray, tuple]:
-    """``[Re U; Im U]`` ``(C, 2N, N)`` in float64, and what the backward pass needs."""
+def _gemm_size(weights: Tensor) -> int:
+    """``N^3``: the layer chain's matrix products, for weights ``(C, L, n, 3)``."""
+    return 8 ** weights.shape[-2]
+
+
+def stacked_forward(weights: Tensor, circuit: HostCircuit) -> tuple[np.ndarray, tuple]:
+    """``[Re U; Im U]`` ``(C, 2N, N)`` in the weights' precision, and what the backward needs."""
     angles = weights.detach().numpy()  # (C, L, n, 3)
     constants = circuit.constants(angles.dtype)
     rot, saved = _rot(angles, constants["to_half"])
@@ -210,7 +253,7 @@ def _forward(weights: Tensor, circuit: HostCircuit) -> tuple[np.ndarray, tuple]:
     return stacked, (rot, saved, gates, layers, partial[:-1])
 
 
-def _backward(grad: np.ndarray, circuit: HostCircuit, cache: tuple) -> np.ndarray:
+def stacked_backward(grad: np.ndarray, circuit: HostCircuit, cache: tuple) -> np.ndarray:
     """The weights' gradient ``(C, L, n, 3)`` from that of ``[Re U; Im U]``."""
     rot, saved, gates, layers, before = cache
     constants = circuit.constants(grad.dtype)
@@ -239,8 +282,8 @@ class _HostStackedUnitary(torch.autograd.Function):
         circuit: HostCircuit,
         torch_build: TorchBuild,
     ) -> Tensor:
-        with _one_blas_thread():
-            stacked, cache = _forward(weights, circuit)
+        with one_blas_thread(_gemm_size(weights)):
+            stacked, cache = stacked_forward(weights, circuit)
         ctx.circuit, ctx.torch_build, ctx.cache = circuit, torch_build, cache
         ctx.save_for_backward(weights)
         return torch.from_numpy(stacked).to(weights.dtype)
@@ -254,8 +297,8 @@ class _HostStackedUnitary(torch.autograd.Function):
             stacked = ctx.torch_build(weights)
             return torch.autograd.grad(stacked, weights, grad, create_graph=True)[0], None, None
         host_grad = grad.detach().to(weights.dtype).numpy()
-        with _one_blas_thread():
-            grad_weights = _backward(host_grad, ctx.circuit, ctx.cache)
+        with one_blas_thread(_gemm_size(weights)):
+            grad_weights = stacked_backward(host_grad, ctx.circuit, ctx.cache)
         return torch.from_numpy(grad_weights).to(weights.dtype), None, None
 
 
@@ -272,6 +315,6 @@ def host_stacked_unitary(weights: Tensor, circuit: HostCircuit, torch_build: Tor
     """
     if torch.is_grad_enabled() and weights.requires_grad:
         return _HostStackedUnitary.apply(weights, circuit, torch_build)
-    with _one_blas_thread():
-        stacked = _forward(weights, circuit)[0]
+    with one_blas_thread(_gemm_size(weights)):
+        stacked = stacked_forward(weights, circuit)[0]
     return torch.from_numpy(stacked).to(weights.dtype)

@@ -288,18 +288,31 @@ class ParallelQuantumLayer(_QuantumLayer):
             return noisy.parallel_forward(self, chunks, weights, cplx)
         method = self._pick_method(self._n_layers, self.n_circuits, chunks.shape[0], chunks)
         tables = self._tables(method == "dense").get(chunks.device, chunks.dtype)
-        states = self._embedded_states(chunks)  # (C, N, B)
+        if method == "dense" and engine.use_host_readout(weights, self.n_qubits):
+            # 1-3 qubits on CPU: the whole circuit in NumPy, one autograd node.
+            return engine.host_angle_readout(
+                chunks,
+                weights,
+                self._host_circuit(),
+                tables["signs2_t"].numpy(),
+                self.rotation != "Z",
+                lambda c, w: self._dense_expvals(c, w, tables, cplx).permute(2, 0, 1),
+            )
         if method == "gatewise":
+            states = self._embedded_states(chunks)  # (C, N, B)
             matrices = engine.layer_matrices(self._layer_gates(weights, tables, cplx))
             expvals = engine.run_program(self._program, states, matrices)  # (C, n, B)
             return expvals.permute(2, 0, 1)
         # Three ways to the same [Re U; Im U] and its gradient, by circuit size and device:
         # built in NumPy with a written-out backward pass (CPU, 4-8 qubits), differentiated by
-        # shifted unitaries (2-4 qubits otherwise), or by autograd through the torch build.
+        # shifted unitaries (2-4 qubits off the CPU), or by autograd through the torch build.
         host = self._dense_on_host(weights)
         if not host and engine.use_shifted(self.n_qubits, math.prod(self.weights.shape[1:])):
             expvals = engine.shifted_readout(
-                lambda w: self._dense_unitary(w, tables, cplx), states, weights, tables["signs2_t"]
+                lambda w: self._dense_unitary(w, tables, cplx),
+                self._embedded_states(chunks),
+                weights,
+                tables["signs2_t"],
             )
             return expvals.permute(2, 0, 1)
         if host:
@@ -310,6 +323,16 @@ class ParallelQuantumLayer(_QuantumLayer):
             )
         else:
             stacked = engine.stacked_real(self._dense_unitary(weights, tables, cplx))
-        squared = engine.squared_amplitudes(stacked, states)  # (C, 2N, B)
-        expvals = engine.expvals_z(squared, tables["signs2_t"])  # (C, n, B)
-        return expvals.permute(2, 0, 1)
+        return self._readout(stacked, chunks, tables).permute(2, 0, 1)
+
+    def _readout(self, stacked: Tensor, chunks: Tensor, tables: dict[str, Tensor | None]) -> Tensor:
+        """``<Z_j>`` ``(C, n, B)`` of the embedded chunks under ``[Re U; Im U]``."""
+        squared = engine.squared_amplitudes(stacked, self._embedded_states(chunks))  # (C, 2N, B)
+        return engine.expvals_z(squared, tables["signs2_t"])
+
+    def _dense_expvals(
+        self, chunks: Tensor, weights: Tensor, tables: dict[str, Tensor | None], cplx: torch.dtype
+    ) -> Tensor:
+        """The dense method op by op in torch (autograd throughout): ``(C, n, B)``."""
+        stacked = engine.stacked_real(self._dense_unitary(weights, tables, cplx))
+        return self._readout(stacked, chunks, tables)

@@ -1,0 +1,96 @@
+"""Circuits of 1-3 qubits end to end in NumPy (CPU) against the torch dense method."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hqnn_pl.quantum import ParallelQuantumLayer, engine
+from hqnn_pl.quantum.engine import host_readout, host_unitary
+
+
+def _outputs_and_grads(layer: ParallelQuantumLayer, x: torch.Tensor) -> list[torch.Tensor]:
+    layer.zero_grad(set_to_none=True)
+    xx = x.clone().requires_grad_()
+    out = layer(xx)
+    (out * torch.linspace(-1, 1, out.numel(), dtype=x.dtype).reshape(out.shape)).sum().backward()
+    return [out.detach(), layer.weights.grad.clone(), xx.grad.clone()]
+
+
+def _torch_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("use_host_readout", "use_host", "use_shifted"):
+        monkeypatch.setattr(engine, name, lambda *args: False)
+
+
+@pytest.mark.parametrize(
+    ("n_qubits", "n_circuits", "depth", "rotation", "observable"),
+    [(1, 3, 2, "X", "Y"), (2, 1, 3, "X", "Y"), (2, 4, 1, "Y", "Z"), (3, 2, 3, "Z", "X"),
+     (3, 3, 2, "Y", "Y")],
+)  # fmt: skip
+def test_host_readout_equals_the_torch_dense_method(
+    n_qubits: int,
+    n_circuits: int,
+    depth: int,
+    rotation: str,
+    observable: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    torch.manual_seed(n_qubits + depth)
+    layer = ParallelQuantumLayer(
+        n_qubits, n_circuits, depth, rotation=rotation, observable=observable, method="dense"
+    ).double()
+    x = torch.rand(11, n_circuits * n_qubits, dtype=torch.float64) * 6 - 3
+    calls = []
+    original = host_readout._forward
+    monkeypatch.setattr(host_readout, "_forward", lambda *a: calls.append(1) or original(*a))
+    host = _outputs_and_grads(layer, x)
+    assert calls, "the host readout was not used"
+    _torch_only(monkeypatch)
+    plain = _outputs_and_grads(layer, x)
+    for got, expected in zip(host, plain, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+
+
+def test_gradcheck_and_second_derivatives() -> None:
+    torch.manual_seed(1)
+    layer = ParallelQuantumLayer(2, 2, 2, method="dense").double()
+    x = torch.rand(3, 4, dtype=torch.float64, requires_grad=True)
+
+    def run(inputs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(layer, {"weights": w}, (inputs,))
+
+    w = layer.weights.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(run, (x, w))
+    assert torch.autograd.gradgradcheck(run, (x, w))  # create_graph: the torch computation
+
+
+def test_frozen_weights_skip_the_unitary_backward(monkeypatch: pytest.MonkeyPatch) -> None:
+    layer = ParallelQuantumLayer(3, 2, 2).requires_grad_(False)
+    x = torch.rand(5, 6, requires_grad=True)
+    calls = []
+    original = host_unitary.stacked_backward
+    monkeypatch.setattr(
+        host_readout, "stacked_backward", lambda *a: calls.append(1) or original(*a)
+    )
+    layer(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0 and not calls
+
+
+def test_float32_matches_float64_and_no_grad_matches_grad() -> None:
+    torch.manual_seed(2)
+    layer = ParallelQuantumLayer(3, 2, 3)
+    x = torch.rand(64, 6) * 3
+    single = _outputs_and_grads(layer, x)
+    double = _outputs_and_grads(layer.double(), x.double())
+    for got, expected in zip(single, double, strict=True):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got.double(), expected, atol=2e-5, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x.double()), double[0], atol=0, rtol=0)
+
+
+def test_the_host_readout_is_kept_to_cpu_and_few_qubits() -> None:
+    cpu = torch.zeros(1)
+    assert engine.use_host_readout(cpu, 1) and engine.use_host_readout(cpu, 3)
+    assert not engine.use_host_readout(cpu, 4)
+    assert not engine.use_host_readout(torch.zeros(1, device="meta"), 2)
