@@ -58,3 +58,25 @@ def test_a_tiny_sweep_times_and_plots_the_contenders(
     for q in (2, 3):
         assert all(results["c"][q][n].seconds > 0 for n in names), results["c"][q]
     assert (tmp_path / "sweep.png").stat().st_size > 1000
+
+
+def test_contenders_are_timed_in_round_robin_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pa, "limit_threads", lambda threads: None)
+    calls = []
+    original = peers._synced
+    monkeypatch.setattr(
+        peers, "_synced", lambda run, device: calls.append(run) or original(run, device)
+    )
+    peers.main(
+        ["--cases", "c", "--qubits", "2", "--repeats", "4", "--block", "2", "--target-s", "100",
+         "--contenders", "ours", "pennylane"]
+    )  # fmt: skip
+    first, second = calls[-8], calls[-6]
+    assert first is not second
+    assert calls[-8:] == [first, first, second, second] * 2
+
+
+def test_a_block_below_one_is_refused() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        peers.parse_args(["--block", "0"])
+    assert exit_info.value.code == 2
