@@ -1,4 +1,4 @@
-"""Circuits of 1-3 qubits end to end in NumPy (CPU) against the torch dense method."""
+"""Small circuits end to end in NumPy (CPU) against the torch dense method."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _torch_only(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("n_qubits", "n_circuits", "depth", "rotation", "observable"),
     [(1, 3, 2, "X", "Y"), (2, 1, 3, "X", "Y"), (2, 4, 1, "Y", "Z"), (3, 2, 3, "Z", "X"),
-     (3, 3, 2, "Y", "Y")],
+     (3, 3, 2, "Y", "Y"), (5, 4, 3, "X", "Y"), (7, 1, 2, "Y", "Z")],
 )  # fmt: skip
 def test_host_readout_equals_the_torch_dense_method(
     n_qubits: int,
@@ -89,8 +89,12 @@ def test_float32_matches_float64_and_no_grad_matches_grad() -> None:
         torch.testing.assert_close(layer(x.double()), double[0], atol=0, rtol=0)
 
 
-def test_the_host_readout_is_kept_to_cpu_and_few_qubits() -> None:
+def test_the_host_readout_is_kept_to_cpu_and_small_work(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu = torch.zeros(1)
-    assert engine.use_host_readout(cpu, 1) and engine.use_host_readout(cpu, 3)
-    assert not engine.use_host_readout(cpu, 4)
-    assert not engine.use_host_readout(torch.zeros(1, device="meta"), 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert engine.use_host_readout(cpu, 1, 1, 256) and engine.use_host_readout(cpu, 5, 4, 2048)
+    assert not engine.use_host_readout(cpu, 8, 1, 256)  # 2^24: torch's kernels as fast
+    assert not engine.use_host_readout(cpu, 9, 1, 1)  # beyond the host range
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert engine.use_host_readout(cpu, 5, 4, 1024) and not engine.use_host_readout(cpu, 5, 4, 2048)
+    assert not engine.use_host_readout(torch.zeros(1, device="meta"), 2, 1, 1)

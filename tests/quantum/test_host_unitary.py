@@ -11,6 +11,12 @@ from hqnn_pl.quantum import ParallelQuantumLayer, engine
 from hqnn_pl.quantum.engine import host_unitary
 
 
+@pytest.fixture(autouse=True)
+def _build_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build alone, as for batches too big for the NumPy readout (host_readout.py)."""
+    monkeypatch.setattr(engine, "use_host_readout", lambda *args: False)
+
+
 def _outputs_and_grads(layer: ParallelQuantumLayer, x: torch.Tensor) -> list[torch.Tensor]:
     layer.zero_grad(set_to_none=True)
     xx = x.clone().requires_grad_()
@@ -42,8 +48,8 @@ def test_host_build_equals_the_torch_build(
     monkeypatch.setattr(host_unitary, "stacked_forward", lambda *a: calls.append(1) or original(*a))
     host = _outputs_and_grads(layer, x)
     assert calls, "the host build was not used"
-    monkeypatch.setattr(engine, "use_host", lambda *args: False)
-    monkeypatch.setattr(engine, "use_shifted", lambda *args: False)
+    for name in ("use_host_readout", "use_host", "use_shifted"):
+        monkeypatch.setattr(engine, name, lambda *args: False)
     plain = _outputs_and_grads(layer, x)
     for got, expected in zip(host, plain, strict=True):
         torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)

@@ -64,6 +64,7 @@ from hqnn_pl.quantum.engine.heisenberg import (
 )
 from hqnn_pl.quantum.engine.host_readout import (
     HOST_READOUT_QUBITS,
+    HOST_READOUT_WORK,
     host_angle_readout,
     use_host_readout,
 )
@@ -88,6 +89,7 @@ from hqnn_pl.quantum.engine.tables import (
 __all__ = [
     "HOST_QUBITS",
     "HOST_READOUT_QUBITS",
+    "HOST_READOUT_WORK",
     "MAX_QUBITS",
     "METHODS",
     "SHIFTED_MAX_WORK",

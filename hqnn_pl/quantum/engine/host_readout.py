@@ -1,10 +1,10 @@
-"""Circuits of 2-3 qubits end to end on the host: NumPy forward and written-out backward pass.
+"""Small circuits end to end on the host: NumPy forward and a written-out backward pass.
 
-At 2-3 qubits a whole HQNN-Parallel-style circuit (angle embedding, the dense unitary, ``<Z_j>``
-from the squared amplitudes) over a batch of 256 is a few hundred thousand flops, and the
-~100 PyTorch calls of the torch path (their dispatch, autograd's nodes) cost more than the
-arithmetic; an XLA-compiled peer (tensorcircuit-ng) was faster there. On CPU this module runs
-the circuit as one autograd node whose forward and backward passes are NumPy:
+For a few qubits a whole HQNN-Parallel-style circuit (angle embedding, the dense unitary,
+``<Z_j>`` from the squared amplitudes) over a batch of 256 is little arithmetic, and the ~100
+PyTorch calls of the torch path (their dispatch, autograd's nodes) cost more than it: an
+XLA-compiled peer (tensorcircuit-ng) was faster at 2 qubits. On CPU this module runs the
+circuit as one autograd node whose forward and backward passes are NumPy:
 
 * forward: per-wire factors ``(cos(a/2), sin(a/2))``, their product state ``ψ`` (real; the RX
   embedding's phase is folded into the unitary), ``[Re U; Im U]`` from
@@ -33,20 +33,38 @@ from hqnn_pl.quantum.engine.host_unitary import (
     stacked_forward,
 )
 
-__all__ = ["HOST_READOUT_QUBITS", "host_angle_readout", "use_host_readout"]
+__all__ = ["HOST_READOUT_QUBITS", "HOST_READOUT_WORK", "host_angle_readout", "use_host_readout"]
 
-HOST_READOUT_QUBITS = range(1, 4)
-"""Qubit counts run end to end on the host (at 4 and more the batch's arithmetic dominates, and
-torch's kernels do it as fast, on more threads)."""
+HOST_READOUT_QUBITS = range(1, 9)
+"""Qubit counts that may run end to end on the host (see :func:`use_host_readout`)."""
+
+HOST_READOUT_WORK = 2**23
+"""Largest ``circuits x 4^n x batch x torch threads`` run on the host. Measured on a 2-core CPU
+against the torch path, forward and backward: 0.62-0.86x its time at 4-7 qubits and batch 256
+on one thread, 0.63x at 5 qubits x 4 circuits and batch 2,048; on two threads 0.82x at batch
+256 but 1.2x at 2,048, where torch's kernels use both cores and NumPy's stay on one."""
 
 TorchReadout = Callable[[Tensor, Tensor], Tensor]
 """``(chunks, weights) -> (B, C, n)`` by differentiable torch ops (for higher derivatives)."""
 
 
-def use_host_readout(weights: Tensor, n_qubits: int) -> bool:
-    """Whether :func:`host_angle_readout` runs this call: CPU, 1-3 qubits, not compiling."""
+def use_host_readout(weights: Tensor, n_qubits: int, circuits: int, batch: int) -> bool:
+    """Whether :func:`host_angle_readout` runs this call.
+
+    Args:
+        weights: The circuits' weights (their device decides).
+        n_qubits: Qubits per circuit.
+        circuits: Circuits run side by side.
+        batch: Samples per circuit.
+
+    Returns:
+        True for CPU weights outside ``torch.compile``, a qubit count in
+        :data:`HOST_READOUT_QUBITS` and at most :data:`HOST_READOUT_WORK`.
+    """
+    work = circuits * 4**n_qubits * batch * torch.get_num_threads()
     return (
         n_qubits in HOST_READOUT_QUBITS
+        and work <= HOST_READOUT_WORK
         and weights.device.type == "cpu"
         and not torch.compiler.is_compiling()
     )

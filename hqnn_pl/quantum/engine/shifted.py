@@ -13,7 +13,9 @@ matrices, Kronecker products and layer chain (the cost that made one 2-qubit cir
 an XLA-compiled peer) by a few dozen; its arithmetic grows as ``P 8^n``, so
 :func:`use_shifted` keeps it to small circuits. Outputs and gradients are the dense method's to
 rounding; under ``create_graph`` (higher derivatives) the backward pass re-runs the plain
-autograd computation instead.
+autograd computation instead. On CPU the NumPy paths (:mod:`~.host_readout`,
+:mod:`~.host_unitary`) are faster still and take these sizes; this method serves other devices
+and ``torch.compile``, which cannot trace them.
 """
 
 from __future__ import annotations

@@ -286,10 +286,12 @@ class ParallelQuantumLayer(_QuantumLayer):
         """Exact engine: chunks ``(B, C, n)`` -> expectation values ``(B, C, n)``."""
         if self._noisy:  # noise and/or shots (issue 12)
             return noisy.parallel_forward(self, chunks, weights, cplx)
-        method = self._pick_method(self._n_layers, self.n_circuits, chunks.shape[0], chunks)
+        batch = chunks.shape[0]
+        method = self._pick_method(self._n_layers, self.n_circuits, batch, chunks)
         tables = self._tables(method == "dense").get(chunks.device, chunks.dtype)
-        if method == "dense" and engine.use_host_readout(weights, self.n_qubits):
-            # 1-3 qubits on CPU: the whole circuit in NumPy, one autograd node.
+        if method == "dense" and engine.use_host_readout(
+            weights, self.n_qubits, self.n_circuits, batch
+        ):  # small circuits on CPU: the whole circuit in NumPy, one autograd node
             return engine.host_angle_readout(
                 chunks,
                 weights,
