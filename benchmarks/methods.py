@@ -1,13 +1,12 @@
 """The torch engine's execution methods side by side at every qubit count (issue 14).
 
 One circuit (RX embedding, ``--depth`` StronglyEntanglingLayers, ``<Y>`` on every wire) at batch
-``--batch``, forward + backward, float32: the ``dense`` method as it runs (on CPU: the unitary
-built in NumPy with a written-out backward for 4-8 qubits, shifted-unitary gradients for 2-3),
-the same with plain autograd through the torch build where those apply, the ``gatewise`` method,
-and what ``auto`` picks. Methods are interleaved within each repeat, so machine load hits all
-alike; the best of the repeats is printed ("-": a first call past ``--budget-s``, or refused by
-the memory check).
-Also HQNN-Parallel's layer (q=5, c=4).
+``--batch``, forward + backward, float32: the ``dense`` method as it runs (on CPU, up to 8 qubits:
+the circuit or its unitary in NumPy with a written-out backward pass; elsewhere shifted-unitary
+gradients for 2-4 qubits), the same with plain autograd through the torch build, the
+``gatewise`` method, and what ``auto`` picks. Methods are interleaved within each repeat, so
+machine load hits all alike; the best of the repeats is printed ("-": a first call past
+``--budget-s``, or refused by the memory check). Also HQNN-Parallel's layer (q=5, c=4).
 
 Usage::
 
@@ -43,16 +42,21 @@ def _time(run: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
+_SHORTCUTS = ("use_host_readout", "use_host", "use_shifted")
+
+
 def _plain_dense(run: Callable[[], None]) -> Callable[[], None]:
-    """``run`` with the host build and the shifted gradients off (plain autograd through U)."""
+    """``run`` with the NumPy paths and the shifted gradients off (plain autograd through U)."""
 
     def plain() -> None:
-        originals = engine.use_shifted, engine.use_host
-        engine.use_shifted = engine.use_host = lambda *args: False
+        originals = [getattr(engine, name) for name in _SHORTCUTS]
+        for name in _SHORTCUTS:
+            setattr(engine, name, lambda *args: False)
         try:
             run()
         finally:
-            engine.use_shifted, engine.use_host = originals
+            for name, original in zip(_SHORTCUTS, originals, strict=True):
+                setattr(engine, name, original)
 
     return plain
 
@@ -67,7 +71,12 @@ def bench(n_qubits: int, n_circuits: int, args: argparse.Namespace) -> dict[str,
     }
     layers["gatewise"].load_state_dict(layers["dense"].state_dict())
     runs = {name: _step(layer, x) for name, layer in layers.items()}
-    if engine.use_shifted(n_qubits, args.depth * n_qubits * 3) or engine.use_host(x, n_qubits):
+    shortcuts = (
+        engine.use_shifted(n_qubits, args.depth * n_qubits * 3)
+        or engine.use_host(x, n_qubits)
+        or engine.use_host_readout(x, n_qubits, n_circuits, args.batch)
+    )
+    if shortcuts:
         runs["dense, plain autograd"] = _plain_dense(runs["dense"])
     best: dict[str, float | None] = {}
     for name, run in runs.items():
