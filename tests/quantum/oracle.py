@@ -70,3 +70,36 @@ def value_and_grads(
 
 def assert_close(actual: Tensor, expected: Tensor, atol: float) -> None:
     torch.testing.assert_close(actual.double(), expected.double(), atol=atol, rtol=0.0)
+
+
+def layer_outputs_and_grads(layer: torch.nn.Module, x: Tensor) -> list[Tensor]:
+    """A layer's output, weights' gradient and input gradient under a fixed linear loss.
+
+    For comparing two execution paths of the same layer on the same input.
+    """
+    layer.zero_grad(set_to_none=True)
+    xx = x.clone().requires_grad_()
+    out = layer(xx)
+    (out * torch.linspace(-1, 1, out.numel(), dtype=x.dtype).reshape(out.shape)).sum().backward()
+    return [out.detach(), layer.weights.grad.clone(), xx.grad.clone()]
+
+
+def assert_layer_gradcheck(layer: torch.nn.Module, x: Tensor) -> None:
+    """gradcheck and gradgradcheck of a float64 layer w.r.t. its input and its weights."""
+
+    def run(inputs: Tensor, w: Tensor) -> Tensor:
+        return torch.func.functional_call(layer, {"weights": w}, (inputs,))
+
+    w = layer.weights.detach().clone().requires_grad_()
+    x = x.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(run, (x, w))
+    assert torch.autograd.gradgradcheck(run, (x, w))
+
+
+def assert_float32_matches_float64(layer: torch.nn.Module, x: Tensor, atol: float = 2e-5) -> None:
+    """The float32 layer's outputs and gradients are its float64 copy's within ``atol``."""
+    single = layer_outputs_and_grads(layer, x)
+    double = layer_outputs_and_grads(layer.double(), x.double())
+    for got, expected in zip(single, double, strict=True):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got.double(), expected, atol=atol, rtol=0)

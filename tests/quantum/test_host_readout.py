@@ -7,14 +7,11 @@ import torch
 
 from hqnn_pl.quantum import ParallelQuantumLayer, engine
 from hqnn_pl.quantum.engine import host_readout, host_unitary
-
-
-def _outputs_and_grads(layer: ParallelQuantumLayer, x: torch.Tensor) -> list[torch.Tensor]:
-    layer.zero_grad(set_to_none=True)
-    xx = x.clone().requires_grad_()
-    out = layer(xx)
-    (out * torch.linspace(-1, 1, out.numel(), dtype=x.dtype).reshape(out.shape)).sum().backward()
-    return [out.detach(), layer.weights.grad.clone(), xx.grad.clone()]
+from tests.quantum.oracle import (
+    assert_float32_matches_float64,
+    assert_layer_gradcheck,
+    layer_outputs_and_grads,
+)
 
 
 def _torch_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,10 +40,10 @@ def test_host_readout_equals_the_torch_dense_method(
     calls = []
     original = host_readout._forward
     monkeypatch.setattr(host_readout, "_forward", lambda *a: calls.append(1) or original(*a))
-    host = _outputs_and_grads(layer, x)
+    host = layer_outputs_and_grads(layer, x)
     assert calls, "the host readout was not used"
     _torch_only(monkeypatch)
-    plain = _outputs_and_grads(layer, x)
+    plain = layer_outputs_and_grads(layer, x)
     for got, expected in zip(host, plain, strict=True):
         torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
 
@@ -54,14 +51,8 @@ def test_host_readout_equals_the_torch_dense_method(
 def test_gradcheck_and_second_derivatives() -> None:
     torch.manual_seed(1)
     layer = ParallelQuantumLayer(2, 2, 2, method="dense").double()
-    x = torch.rand(3, 4, dtype=torch.float64, requires_grad=True)
-
-    def run(inputs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(layer, {"weights": w}, (inputs,))
-
-    w = layer.weights.detach().clone().requires_grad_()
-    assert torch.autograd.gradcheck(run, (x, w))
-    assert torch.autograd.gradgradcheck(run, (x, w))  # create_graph: the torch computation
+    # create_graph: the backward pass differentiates the torch computation
+    assert_layer_gradcheck(layer, torch.rand(3, 4, dtype=torch.float64))
 
 
 def test_frozen_weights_skip_the_unitary_backward(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,13 +71,10 @@ def test_float32_matches_float64_and_no_grad_matches_grad() -> None:
     torch.manual_seed(2)
     layer = ParallelQuantumLayer(3, 2, 3)
     x = torch.rand(64, 6) * 3
-    single = _outputs_and_grads(layer, x)
-    double = _outputs_and_grads(layer.double(), x.double())
-    for got, expected in zip(single, double, strict=True):
-        assert got.dtype == torch.float32
-        torch.testing.assert_close(got.double(), expected, atol=2e-5, rtol=0)
+    assert_float32_matches_float64(layer, x)  # leaves the layer in float64
+    expected = layer_outputs_and_grads(layer, x.double())[0]
     with torch.no_grad():
-        torch.testing.assert_close(layer(x.double()), double[0], atol=0, rtol=0)
+        torch.testing.assert_close(layer(x.double()), expected, atol=0, rtol=0)
 
 
 def test_the_host_readout_is_kept_to_cpu_and_small_work(monkeypatch: pytest.MonkeyPatch) -> None:

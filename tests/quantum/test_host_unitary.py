@@ -9,20 +9,17 @@ import torch
 
 from hqnn_pl.quantum import ParallelQuantumLayer, engine
 from hqnn_pl.quantum.engine import host_unitary
+from tests.quantum.oracle import (
+    assert_float32_matches_float64,
+    assert_layer_gradcheck,
+    layer_outputs_and_grads,
+)
 
 
 @pytest.fixture(autouse=True)
 def _build_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """The build alone, as for batches too big for the NumPy readout (host_readout.py)."""
     monkeypatch.setattr(engine, "use_host_readout", lambda *args: False)
-
-
-def _outputs_and_grads(layer: ParallelQuantumLayer, x: torch.Tensor) -> list[torch.Tensor]:
-    layer.zero_grad(set_to_none=True)
-    xx = x.clone().requires_grad_()
-    out = layer(xx)
-    (out * torch.linspace(-1, 1, out.numel(), dtype=x.dtype).reshape(out.shape)).sum().backward()
-    return [out.detach(), layer.weights.grad.clone(), xx.grad.clone()]
 
 
 @pytest.mark.parametrize(
@@ -46,11 +43,11 @@ def test_host_build_equals_the_torch_build(
     calls = []
     original = host_unitary.stacked_forward
     monkeypatch.setattr(host_unitary, "stacked_forward", lambda *a: calls.append(1) or original(*a))
-    host = _outputs_and_grads(layer, x)
+    host = layer_outputs_and_grads(layer, x)
     assert calls, "the host build was not used"
     for name in ("use_host_readout", "use_host", "use_shifted"):
         monkeypatch.setattr(engine, name, lambda *args: False)
-    plain = _outputs_and_grads(layer, x)
+    plain = layer_outputs_and_grads(layer, x)
     for got, expected in zip(host, plain, strict=True):
         torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
 
@@ -58,26 +55,15 @@ def test_host_build_equals_the_torch_build(
 def test_gradcheck_and_second_derivatives() -> None:
     torch.manual_seed(1)
     layer = ParallelQuantumLayer(4, 2, 2, method="dense").double()
-    x = torch.rand(3, 8, dtype=torch.float64, requires_grad=True)
-
-    def run(inputs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(layer, {"weights": w}, (inputs,))
-
-    w = layer.weights.detach().clone().requires_grad_()
-    assert torch.autograd.gradcheck(run, (x, w))
     # create_graph: the backward pass differentiates the torch build, so Hessians are exact
-    assert torch.autograd.gradgradcheck(run, (x, w))
+    assert_layer_gradcheck(layer, torch.rand(3, 8, dtype=torch.float64))
 
 
 def test_float32_layer_matches_float64() -> None:
     torch.manual_seed(2)
-    layer = ParallelQuantumLayer(5, 2, 3, method="dense")
-    x = torch.rand(64, 10) * 3
-    single = _outputs_and_grads(layer, x)
-    double = _outputs_and_grads(layer.double(), x.double())
-    for got, expected in zip(single, double, strict=True):
-        assert got.dtype == torch.float32
-        torch.testing.assert_close(got.double(), expected, atol=2e-5, rtol=0)
+    assert_float32_matches_float64(
+        ParallelQuantumLayer(5, 2, 3, method="dense"), torch.rand(64, 10) * 3
+    )
 
 
 def test_no_grad_forward_uses_the_host_build_without_autograd() -> None:

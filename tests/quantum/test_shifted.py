@@ -7,14 +7,11 @@ import torch
 
 from hqnn_pl.quantum import ParallelQuantumLayer, engine
 from hqnn_pl.quantum.engine import shifted
-
-
-def _outputs_and_grads(layer: ParallelQuantumLayer, x: torch.Tensor) -> list[torch.Tensor]:
-    layer.zero_grad(set_to_none=True)
-    xx = x.clone().requires_grad_()
-    out = layer(xx)
-    (out * torch.linspace(-1, 1, out.numel(), dtype=x.dtype).reshape(out.shape)).sum().backward()
-    return [out.detach(), layer.weights.grad.clone(), xx.grad.clone()]
+from tests.quantum.oracle import (
+    assert_float32_matches_float64,
+    assert_layer_gradcheck,
+    layer_outputs_and_grads,
+)
 
 
 @pytest.mark.parametrize(
@@ -38,36 +35,28 @@ def test_shifted_gradients_equal_autograd(
     )  # fmt: skip
     monkeypatch.setattr(engine, "use_host", lambda *args: False)  # on CPU: NumPy paths instead
     monkeypatch.setattr(engine, "use_host_readout", lambda *args: False)
-    fast = _outputs_and_grads(layer, x)
+    fast = layer_outputs_and_grads(layer, x)
     assert calls, "the shifted path was not taken"
     monkeypatch.setattr(engine, "use_shifted", lambda *args: False)
-    plain = _outputs_and_grads(layer, x)
+    plain = layer_outputs_and_grads(layer, x)
     for got, expected in zip(fast, plain, strict=True):
         torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
 
 
-def test_shifted_gradcheck_and_second_derivatives() -> None:
+def test_shifted_gradcheck_and_second_derivatives(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "use_host_readout", lambda *args: False)  # CPU: NumPy instead
     torch.manual_seed(1)
     layer = ParallelQuantumLayer(2, 2, 2, method="dense").double()
-    x = torch.rand(3, 4, dtype=torch.float64, requires_grad=True)
-
-    def run(inputs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(layer, {"weights": w}, (inputs,))
-
-    w = layer.weights.detach().clone().requires_grad_()
-    assert torch.autograd.gradcheck(run, (x, w))
     # create_graph: the backward pass re-runs plain autograd, so Hessian-vector products work
-    assert torch.autograd.gradgradcheck(run, (x, w))
+    assert_layer_gradcheck(layer, torch.rand(3, 4, dtype=torch.float64))
 
 
-def test_shifted_float32_matches_float64() -> None:
+def test_shifted_float32_matches_float64(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "use_host_readout", lambda *args: False)
     torch.manual_seed(2)
-    layer = ParallelQuantumLayer(3, 2, 3, method="dense")
-    x = torch.rand(64, 6) * 3
-    single = _outputs_and_grads(layer, x)
-    double = _outputs_and_grads(layer.double(), x.double())
-    for got, expected in zip(single, double, strict=True):
-        torch.testing.assert_close(got.double(), expected, atol=2e-5, rtol=0)
+    assert_float32_matches_float64(
+        ParallelQuantumLayer(3, 2, 3, method="dense"), torch.rand(64, 6) * 3
+    )
 
 
 def test_shifted_is_kept_to_few_qubits() -> None:
