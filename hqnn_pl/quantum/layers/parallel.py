@@ -319,12 +319,10 @@ class ParallelQuantumLayer(_QuantumLayer):
             return expvals.permute(2, 0, 1)
         if host:
             stacked = engine.host_stacked_unitary(
-                weights,
-                self._host_circuit(),
-                lambda w: engine.stacked_real(self._dense_unitary(w, tables, cplx)),
+                weights, self._host_circuit(), lambda w: self._dense_stacked(w, tables, cplx)
             )
         else:
-            stacked = engine.stacked_real(self._dense_unitary(weights, tables, cplx))
+            stacked = self._dense_stacked(weights, tables, cplx)
         return self._readout(stacked, chunks, tables).permute(2, 0, 1)
 
     def _readout(self, stacked: Tensor, chunks: Tensor, tables: dict[str, Tensor | None]) -> Tensor:
@@ -332,9 +330,14 @@ class ParallelQuantumLayer(_QuantumLayer):
         squared = engine.squared_amplitudes(stacked, self._embedded_states(chunks))  # (C, 2N, B)
         return engine.expvals_z(squared, tables["signs2_t"])
 
+    def _dense_stacked(
+        self, weights: Tensor, tables: dict[str, Tensor | None], cplx: torch.dtype
+    ) -> Tensor:
+        """``[Re U; Im U]`` ``(C, 2N, N)`` by differentiable torch ops."""
+        return engine.stacked_real(self._dense_unitary(weights, tables, cplx))
+
     def _dense_expvals(
         self, chunks: Tensor, weights: Tensor, tables: dict[str, Tensor | None], cplx: torch.dtype
     ) -> Tensor:
         """The dense method op by op in torch (autograd throughout): ``(C, n, B)``."""
-        stacked = engine.stacked_real(self._dense_unitary(weights, tables, cplx))
-        return self._readout(stacked, chunks, tables)
+        return self._readout(self._dense_stacked(weights, tables, cplx), chunks, tables)
