@@ -17,9 +17,9 @@ precision (complex64 for float32), and writes the backward pass out:
   contracting the Kronecker product's gradient with the other gates wire by wire, and the chain
   rule through ``c, s, p, m`` to the angles.
 
-NumPy's BLAS runs on one thread here (``threadpoolctl``): the matrices are small, and a
-multi-threaded OpenBLAS next to torch's own thread pool made the build up to 5x slower on two
-cores.
+NumPy's BLAS runs on one thread around products big enough to thread (``threadpoolctl``): the
+matrices are small, and a multi-threaded OpenBLAS next to torch's own thread pool made the build
+up to 5x slower on two cores.
 
 Gradients follow PyTorch's convention for complex intermediates (``∂L/∂Re + i ∂L/∂Im``). Under
 ``create_graph`` (higher derivatives) the backward pass differentiates the torch build instead,
@@ -51,8 +51,8 @@ __all__ = [
 HOST_QUBITS = range(4, 9)
 """Qubit counts built on the host (measured on a 2-core CPU, 1 thread, batch 256, against the
 torch build: 13% faster at 4 qubits, 20% at HQNN-Parallel's 4 x 5, 22% at 6, 1.8x at 8; from 9
-the matmuls dominate and the gate-wise method is chosen anyway; 1-3 qubits run wholly on the
-host, see :mod:`~.host_readout`)."""
+the matmuls dominate and the gate-wise method is chosen anyway). Calls small enough run the
+whole circuit on the host instead (:mod:`~.host_readout`), which uses this build."""
 
 # (φ, θ, ω) -> (θ/2, (φ+ω)/2, (φ-ω)/2).
 _TO_HALF = np.array([[0.0, 0.5, 0.5], [0.5, 0.0, 0.0], [0.0, 0.5, -0.5]])
