@@ -189,13 +189,14 @@ def _rot_backward(
 
 
 def _kron(gates: np.ndarray) -> np.ndarray:
-    """``g_0 ⊗ ... ⊗ g_{n-1}`` ``(..., N, N)`` from ``(..., n, 2, 2)``."""
-    out = gates[..., 0, :, :]
-    for j in range(1, gates.shape[-3]):
-        size = out.shape[-1]
-        out = (out[..., :, None, :, None] * gates[..., j, None, :, None, :]).reshape(
-            *out.shape[:-2], 2 * size, 2 * size
-        )
+    """``g_0 ⊗ ... ⊗ g_{n-1}`` ``(..., N, N)`` from ``(..., n, 2, 2)``.
+
+    Built from the right (``g_j ⊗ rest``), so every broadcast product's innermost run is the
+    growing ``rest`` rather than a ``2x2`` gate: half the time of the left-to-right order.
+    """
+    out = gates[..., -1, :, :]
+    for j in range(gates.shape[-3] - 2, -1, -1):
+        out = _prepend(gates[..., j, :, :], out)
     return out
 
 
