@@ -103,3 +103,17 @@ def assert_float32_matches_float64(layer: torch.nn.Module, x: Tensor, atol: floa
     for got, expected in zip(single, double, strict=True):
         assert got.dtype == torch.float32
         torch.testing.assert_close(got.double(), expected, atol=atol, rtol=0)
+
+
+def torch_paths_only(monkeypatch) -> None:
+    """Switch off the engine's NumPy paths and shifted gradients: plain autograd in torch."""
+    from hqnn_pl.quantum import engine
+
+    for name in ("use_host_readout", "use_host", "use_shifted"):
+        monkeypatch.setattr(engine, name, lambda *args: False)
+
+
+def assert_outputs_and_grads_equal(got: list[Tensor], expected: list[Tensor]) -> None:
+    """Two :func:`layer_outputs_and_grads` results agree to 1e-12 (float64 paths)."""
+    for actual, wanted in zip(got, expected, strict=True):
+        torch.testing.assert_close(actual, wanted, atol=1e-12, rtol=0)

@@ -10,13 +10,10 @@ from hqnn_pl.quantum.engine import host_readout, host_unitary
 from tests.quantum.oracle import (
     assert_float32_matches_float64,
     assert_layer_gradcheck,
+    assert_outputs_and_grads_equal,
     layer_outputs_and_grads,
+    torch_paths_only,
 )
-
-
-def _torch_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("use_host_readout", "use_host", "use_shifted"):
-        monkeypatch.setattr(engine, name, lambda *args: False)
 
 
 @pytest.mark.parametrize(
@@ -42,10 +39,8 @@ def test_host_readout_equals_the_torch_dense_method(
     monkeypatch.setattr(host_readout, "_forward", lambda *a: calls.append(1) or original(*a))
     host = layer_outputs_and_grads(layer, x)
     assert calls, "the host readout was not used"
-    _torch_only(monkeypatch)
-    plain = layer_outputs_and_grads(layer, x)
-    for got, expected in zip(host, plain, strict=True):
-        torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+    torch_paths_only(monkeypatch)
+    assert_outputs_and_grads_equal(host, layer_outputs_and_grads(layer, x))
 
 
 def test_gradcheck_and_second_derivatives() -> None:

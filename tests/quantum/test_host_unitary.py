@@ -12,7 +12,9 @@ from hqnn_pl.quantum.engine import host_unitary
 from tests.quantum.oracle import (
     assert_float32_matches_float64,
     assert_layer_gradcheck,
+    assert_outputs_and_grads_equal,
     layer_outputs_and_grads,
+    torch_paths_only,
 )
 
 
@@ -45,11 +47,8 @@ def test_host_build_equals_the_torch_build(
     monkeypatch.setattr(host_unitary, "stacked_forward", lambda *a: calls.append(1) or original(*a))
     host = layer_outputs_and_grads(layer, x)
     assert calls, "the host build was not used"
-    for name in ("use_host_readout", "use_host", "use_shifted"):
-        monkeypatch.setattr(engine, name, lambda *args: False)
-    plain = layer_outputs_and_grads(layer, x)
-    for got, expected in zip(host, plain, strict=True):
-        torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+    torch_paths_only(monkeypatch)
+    assert_outputs_and_grads_equal(host, layer_outputs_and_grads(layer, x))
 
 
 def test_gradcheck_and_second_derivatives() -> None:

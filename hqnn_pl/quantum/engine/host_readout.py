@@ -117,6 +117,14 @@ def _forward(
     return out, (cos, sin, factors, parts, stacked, amplitudes, unitary_cache)
 
 
+def _run(
+    chunks: Tensor, weights: Tensor, circuit: HostCircuit, readout: np.ndarray, embedded: bool
+) -> tuple[np.ndarray, tuple]:
+    """:func:`_forward` on the tensors' NumPy views, BLAS held to one thread where it matters."""
+    with one_blas_thread(_gemm_size(chunks)):
+        return _forward(chunks.detach().numpy(), weights, circuit, readout, embedded)
+
+
 class _HostAngleReadout(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -128,8 +136,7 @@ class _HostAngleReadout(torch.autograd.Function):
         embedded: bool,
         torch_readout: TorchReadout,
     ) -> Tensor:
-        with one_blas_thread(_gemm_size(chunks)):
-            out, cache = _forward(chunks.detach().numpy(), weights, circuit, readout, embedded)
+        out, cache = _run(chunks, weights, circuit, readout, embedded)
         ctx.circuit, ctx.readout, ctx.embedded, ctx.cache = circuit, readout, embedded, cache
         ctx.torch_readout = torch_readout
         ctx.save_for_backward(chunks, weights)
@@ -194,6 +201,4 @@ def host_angle_readout(
     """
     if torch.is_grad_enabled() and (chunks.requires_grad or weights.requires_grad):
         return _HostAngleReadout.apply(chunks, weights, circuit, readout, embedded, torch_readout)
-    with one_blas_thread(_gemm_size(chunks)):
-        out, _ = _forward(chunks.detach().numpy(), weights, circuit, readout, embedded)
-    return torch.from_numpy(out)
+    return torch.from_numpy(_run(chunks, weights, circuit, readout, embedded)[0])
