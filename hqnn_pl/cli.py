@@ -32,19 +32,19 @@ from hqnn_pl.callbacks import (
 )
 from hqnn_pl.callbacks.save_config import keep_none_kwargs
 from hqnn_pl.callbacks.utils import run_dir
-from hqnn_pl.checkpoint_io import AtomicCheckpointIO
-from hqnn_pl.cli_parser import HQNNArgumentParser
 from hqnn_pl.datamodules import ImageDataModule
 from hqnn_pl.errors import ConfigurationError, NonFiniteLossError
-from hqnn_pl.loggers import fall_back_to_offline_wandb, finish_wandb_runs, logger_configs
 from hqnn_pl.models import ImageClassifier
-from hqnn_pl.resume import (
+from hqnn_pl.run.checkpoint_io import AtomicCheckpointIO
+from hqnn_pl.run.lock import RunFolderLock
+from hqnn_pl.run.loggers import fall_back_to_offline_wandb, finish_wandb_runs, logger_configs
+from hqnn_pl.run.parser import HQNNArgumentParser
+from hqnn_pl.run.resume import (
     check_checkpoint_fits,
     experiment_sections,
     keep_csv_metrics,
     resolve_checkpoint_path,
 )
-from hqnn_pl.run_lock import RunFolderLock
 
 #: Datamodule attributes the model is built from; configs never repeat them.
 LINKED_ATTRIBUTES = ("num_classes", "in_channels", "image_size")
@@ -145,7 +145,7 @@ class HQNNCLI(LightningCLI):
         LightningCLI would merge the checkpoint's hyperparameters over the config, silently
         dropping settings given on the command line (a backend, a depth, a frozen backbone).
         Here the config decides, and a checkpoint that does not fit it is refused with the
-        differences named (see :func:`hqnn_pl.resume.check_checkpoint_fits`).
+        differences named (see :func:`hqnn_pl.run.resume.check_checkpoint_fits`).
         """
 
     def before_instantiate_classes(self) -> None:

@@ -14,9 +14,9 @@ import pytest
 import torch
 import yaml
 
-from hqnn_pl.checkpoint_io import AtomicCheckpointIO
 from hqnn_pl.cli import main
-from hqnn_pl.run_lock import RunFolderLock
+from hqnn_pl.run.checkpoint_io import AtomicCheckpointIO
+from hqnn_pl.run.lock import RunFolderLock
 from tests.callbacks.helpers import QUICK, QUICKSTART, fit, load_checkpoint, subprocess_env
 
 RUNS = Path("runs/quickstart")
@@ -79,7 +79,7 @@ def test_a_second_process_in_a_run_folder_is_refused_and_sigkill_leaves_no_lock(
     holder = subprocess.Popen(
         [
             sys.executable, "-c",
-            "import sys, time; from pathlib import Path; from hqnn_pl.run_lock import "
+            "import sys, time; from pathlib import Path; from hqnn_pl.run.lock import "
             "RunFolderLock; RunFolderLock(Path(sys.argv[1])).acquire(); "
             "Path('locked').touch(); time.sleep(120)",
             str(run),

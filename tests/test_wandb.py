@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from hqnn_pl.callbacks import WandbExtras
-from hqnn_pl.loggers import wandb_connection_problem
+from hqnn_pl.run.loggers import wandb_connection_problem
 from tests.callbacks.helpers import fit, offline_runs, wandb_offline
 from tests.conftest import CONFIGS
 

@@ -176,7 +176,7 @@ def load_checkpoint(model: nn.Module, path: Path) -> None:
     Raises:
         ConfigurationError: For a missing file or a checkpoint of another architecture.
     """
-    from hqnn_pl.resume import check_checkpoint_fits
+    from hqnn_pl.run.resume import check_checkpoint_fits
 
     if not path.is_file():
         raise ConfigurationError(f"--ckpt_path {path}: no such file.")

@@ -11,7 +11,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 
 from hqnn_pl.callbacks.utils import run_dir, wandb_guard, wandb_loggers
-from hqnn_pl.loggers import logger_configs
+from hqnn_pl.run.loggers import logger_configs
 
 
 def keep_none_kwargs() -> dict[str, bool]:

@@ -15,8 +15,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zer
 from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.loggers import init_arg, logger_class, logger_configs
 from hqnn_pl.models import ImageClassifier
+from hqnn_pl.run.loggers import init_arg, logger_class, logger_configs
 
 #: Checkpoint files that ``--ckpt_path last`` resumes from (the newest wins).
 LAST_CHECKPOINT_PATTERNS = ("last*.ckpt", "on_exception.ckpt")

@@ -1,0 +1,10 @@
+"""What a run needs around the trainer, shared by the CLI and every tool that reads runs.
+
+* :mod:`~hqnn_pl.run.checkpoint_io`: checkpoints written atomically and verified when read;
+* :mod:`~hqnn_pl.run.resume`: ``--ckpt_path`` resolved to the right run, checked to fit;
+* :mod:`~hqnn_pl.run.lock`: one process at a time in a run folder;
+* :mod:`~hqnn_pl.run.loggers`: logger configs, W&B's offline fallback;
+* :mod:`~hqnn_pl.run.parser`: the CLI's parser and its one-line errors;
+* :mod:`~hqnn_pl.run.loading`: a config's model and data (and a checkpoint's weights) for the
+  tools beside the CLI.
+"""
