@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import yaml
@@ -15,13 +15,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from torch import nn
 
 import hqnn_pl.datamodules
 import hqnn_pl.models  # noqa: F401  (registers the models for short class names)
 from hqnn_pl import __version__
 from hqnn_pl.callbacks import (
+    EpochMetricsCheckpoint,
     ExceptionCheckpoint,
     FiniteLossGuard,
     HardwareCost,
@@ -30,24 +31,27 @@ from hqnn_pl.callbacks import (
     RunConfigSaver,
     RunPictures,
 )
+from hqnn_pl.callbacks.epoch_metrics import CHECKPOINT_KEY as EPOCH_ROW_KEY
 from hqnn_pl.callbacks.save_config import keep_none_kwargs
 from hqnn_pl.callbacks.utils import run_dir
 from hqnn_pl.datamodules import ImageDataModule
 from hqnn_pl.errors import ConfigurationError, NonFiniteLossError
 from hqnn_pl.models import ImageClassifier
-from hqnn_pl.run.checkpoint_io import AtomicCheckpointIO
+from hqnn_pl.run.checkpoint_io import AtomicCheckpointIO, remove_partial_files
+from hqnn_pl.run.files import disk_error, disk_error_in, remove_empty_files
+from hqnn_pl.run.loading import LINKED_ATTRIBUTES, link_data_to_model
 from hqnn_pl.run.lock import RunFolderLock
 from hqnn_pl.run.loggers import fall_back_to_offline_wandb, finish_wandb_runs, logger_configs
 from hqnn_pl.run.parser import HQNNArgumentParser
+from hqnn_pl.run.quiet import quiet_start_up
 from hqnn_pl.run.resume import (
     check_checkpoint_fits,
+    check_resume_keeps_experiment,
     experiment_sections,
     keep_csv_metrics,
+    remove_orphan_checkpoints,
     resolve_checkpoint_path,
 )
-
-#: Datamodule attributes the model is built from; configs never repeat them.
-LINKED_ATTRIBUTES = ("num_classes", "in_channels", "image_size")
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "logger": {
@@ -56,8 +60,16 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     },
 }
 
+_E = TypeVar("_E", bound=BaseException)
+
 #: Exit status after SIGTERM (128 + 15, as a shell reports a process killed by it).
 SIGTERM_EXIT_STATUS = 143
+#: Exit status after Ctrl-C (128 + 2, SIGINT).
+SIGINT_EXIT_STATUS = 130
+#: Exit status of bad settings, files or folders (and of a full disk).
+CONFIGURATION_EXIT_STATUS = 2
+#: Trainer settings whose value 0 means that a fit trains no step.
+NO_TRAINING_VALUES = ("max_epochs", "max_steps", "limit_train_batches")
 #: Exit status of a run stopped by a NaN or infinite training loss.
 NON_FINITE_LOSS_EXIT_STATUS = 1
 #: Torch intra-op threads per process unless ``--threads`` says otherwise (see the README:
@@ -98,10 +110,7 @@ class HQNNCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """Link datamodule facts into the model and add checkpointing and test-after-fit."""
-        for attribute in LINKED_ATTRIBUTES:
-            parser.link_arguments(
-                f"data.{attribute}", f"model.init_args.{attribute}", apply_on="instantiate"
-            )
+        link_data_to_model(parser)
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -157,6 +166,9 @@ class HQNNCLI(LightningCLI):
         _set_threads(config.get("threads"))
         _root_logger_dirs(config)
         fall_back_to_offline_wandb(config)
+        if self.subcommand == "fit":
+            _check_trains(config)
+        _follow_copied_run(config)
         if (
             self.subcommand in EVALUATING_SUBCOMMANDS
             and config.get("ckpt_path") is None
@@ -170,10 +182,9 @@ class HQNNCLI(LightningCLI):
         dumped = yaml.safe_load(
             self._parser(self.subcommand).dump(config, skip_check=True, **keep_none_kwargs())
         )
+        self._experiment = experiment_sections(dumped)
         resolved = resolve_checkpoint_path(
-            config,
-            continue_run=self.subcommand == "fit",
-            experiment=experiment_sections(dumped),
+            config, continue_run=self.subcommand == "fit", experiment=self._experiment
         )
         self._checkpoint_path, self._checkpoint = resolved or (None, None)
 
@@ -201,8 +212,25 @@ class HQNNCLI(LightningCLI):
         if self._checkpoint_path is not None:
             check_checkpoint_fits(self.model, self._checkpoint, self._checkpoint_path)
             if self.subcommand == "fit":
-                keep_csv_metrics(self.trainer.loggers, int(self._checkpoint.get("global_step", 0)))
+                self._continue_run(Path(self._checkpoint_path), self._checkpoint)
         self._checkpoint = None  # memory-mapped; Lightning loads the weights itself
+
+    def _continue_run(self, path: Path, checkpoint: dict[str, Any]) -> None:
+        """Check a resume against the run's record, then tidy the run folder it continues.
+
+        The settings must be those the checkpoint was trained with; the metrics rows logged
+        before the checkpoint are kept (with the epoch row a kill may have cut off), and the
+        checkpoints the interrupted run wrote after it are removed.
+        """
+        check_resume_keeps_experiment(self._experiment, self.model, checkpoint, path)
+        if rank_zero_only.rank != 0:
+            return
+        keep_csv_metrics(
+            self.trainer.loggers,
+            int(checkpoint.get("global_step", 0)),
+            checkpoint.get(EPOCH_ROW_KEY),
+        )
+        remove_orphan_checkpoints(path, checkpoint)
 
     def _lock_run_folder(self) -> None:
         """Lock this run's folder (rank zero), refusing to write over another run's results.
@@ -223,6 +251,8 @@ class HQNNCLI(LightningCLI):
         lock = RunFolderLock(folder)
         lock.acquire()
         self._run_locks.append(lock)
+        for partial in remove_partial_files(folder / "checkpoints"):
+            rank_zero_info(f"hqnn-pl: removed {partial}, left half-written by a killed run")
         written = [p.name for p in (folder / "metrics.csv", folder / "checkpoints") if p.exists()]
         if written and self.trainer.loggers and not (self.subcommand == "fit" and resumed):
             raise ConfigurationError(
@@ -282,11 +312,28 @@ class HQNNCLI(LightningCLI):
         trainer = super()._instantiate_trainer(config, callbacks)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        # last.ckpt last: it then records the best checkpoint of its own epoch, so a resume
+        # from it knows every best file the run has written.
+        last = [cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint) and _is_last(cb)]
+        trainer.callbacks = [cb for cb in trainer.callbacks if cb not in last] + last
         return trainer
 
     def after_fit(self) -> None:
-        """Test the best checkpoint once fitting has finished."""
-        if not self.config[self.subcommand].get("test_after_fit") or self.trainer.interrupted:
+        """Test the best checkpoint once fitting has finished, if the fit trained.
+
+        Raises:
+            ConfigurationError: The fit took no training step (an empty training split): its
+                model is untrained and no test result is reported.
+        """
+        if self.trainer.interrupted:
+            return
+        if self.trainer.global_step == 0:
+            raise ConfigurationError(
+                "The fit took no training step (the training split gave no batch), so the "
+                "model is untrained and nothing is tested. Check the data's training split and "
+                "--trainer.limit_train_batches."
+            )
+        if not self.config[self.subcommand].get("test_after_fit"):
             return
         callback = self.trainer.checkpoint_callback
         best = getattr(callback, "best_model_path", "") if callback is not None else ""
@@ -300,13 +347,27 @@ class HQNNCLI(LightningCLI):
             exit_code = 0
         except SIGTERMException:
             exit_code = SIGTERM_EXIT_STATUS
-            self._report_sigterm()
+            self._report_interruption("SIGTERM")
             raise SystemExit(SIGTERM_EXIT_STATUS) from None
+        except SystemExit:
+            # Lightning ends a run stopped by Ctrl-C with sys.exit(1).
+            if not self._stopped_by_keyboard():
+                raise
+            exit_code = SIGINT_EXIT_STATUS
+            self._report_interruption("Ctrl-C")
+            raise SystemExit(SIGINT_EXIT_STATUS) from None
         finally:
             finish_wandb_runs(self.trainer.loggers, exit_code)
 
+    def _stopped_by_keyboard(self) -> bool:
+        return any(
+            isinstance(cb, ExceptionCheckpoint) and cb.stopped_by is KeyboardInterrupt
+            for cb in self.trainer.callbacks
+        )
+
     @rank_zero_only
-    def _report_sigterm(self) -> None:
+    def _report_interruption(self, signal_name: str) -> None:
+        """Print where the run stopped and the whole command that resumes it."""
         saved = [
             cb.saved_path
             for cb in self.trainer.callbacks
@@ -315,8 +376,8 @@ class HQNNCLI(LightningCLI):
         where = f"saved {saved[0]}" if saved else "no step since the last checkpoint"
         config = run_dir(self.trainer) / "config.yaml"
         print(
-            f"hqnn-pl: stopped by SIGTERM ({where}). Resume with: hqnn-pl {self.subcommand} "
-            f"--config {config} --ckpt_path last",
+            f"hqnn-pl: stopped by {signal_name} ({where}). Resume with: hqnn-pl "
+            f"{self.subcommand} --config {config} --ckpt_path last",
             file=sys.stderr,
         )
 
@@ -335,6 +396,7 @@ def _trainer_defaults() -> dict[str, Any]:
         **TRAINER_DEFAULTS,
         "callbacks": [
             last,
+            EpochMetricsCheckpoint(),
             ExceptionCheckpoint(),
             RNGStateCheckpoint(),
             FiniteLossGuard(),
@@ -351,6 +413,7 @@ def main(args: list[str] | None = None) -> None:
     Bad settings, files or folders end the run before training with the reason on stderr
     and exit status 2; a NaN or infinite training loss ends it with status 1.
     """
+    quiet_start_up()
     run_locks: list[RunFolderLock] = []
     failed = True
     try:
@@ -379,14 +442,70 @@ def main(args: list[str] | None = None) -> None:
         print(f"hqnn-pl: error: {error}", file=sys.stderr)
         raise SystemExit(NON_FINITE_LOSS_EXIT_STATUS) from None
     except Exception as error:
-        cause = _configuration_error(error)
-        if cause is None:
+        message = _one_line_error(error, run_locks)
+        if message is None:
             raise
-        print(f"hqnn-pl: error: {cause}", file=sys.stderr)
-        raise SystemExit(2) from None
+        print(f"hqnn-pl: error: {message}", file=sys.stderr)
+        raise SystemExit(CONFIGURATION_EXIT_STATUS) from None
     finally:
         for lock in run_locks:
             lock.release(failed_start=failed)
+
+
+def _one_line_error(error: BaseException, run_locks: list[RunFolderLock]) -> str | None:
+    """The message of an error the user can fix (a setting, a full disk), or None.
+
+    A full disk also removes the empty files its failed writes left in the run folder.
+    """
+    cause = _configuration_error(error)
+    if cause is not None:
+        return str(cause)
+    misconfiguration = _cause_of_type(error, MisconfigurationException)
+    if misconfiguration is not None:
+        return " ".join(str(misconfiguration).split())
+    full = disk_error_in(error)
+    if full is None:
+        return None
+    folder = run_locks[0].run_dir if run_locks else Path(full.filename or ".").parent
+    for lock in run_locks:
+        remove_empty_files(lock.run_dir)
+    return disk_error(folder, full, "write the run")
+
+
+def _check_trains(config: Any) -> None:
+    """Refuse a fit whose trainer settings train no step (its test would be untrained)."""
+    trainer = config.get("trainer") or {}
+    for key in NO_TRAINING_VALUES:
+        value = trainer.get(key)
+        if value is not None and not isinstance(value, bool) and value == 0:
+            raise ConfigurationError(
+                f"--trainer.{key} {value}: this fit would train no step, and its test would "
+                f"report an untrained model. Give --trainer.{key} of at least 1; to evaluate a "
+                "trained checkpoint, run `hqnn-pl test --ckpt_path <file>`."
+            )
+
+
+def _follow_copied_run(config: Any) -> None:
+    """Resume the run folder the config was read from, when it was copied or moved.
+
+    A run's ``config.yaml`` pins its folder (``run_dir``, absolute). When that file is read
+    from another run folder (a copy: it holds ``checkpoints/``), ``--ckpt_path last`` resumes
+    the copy, never the original.
+    """
+    pinned = config.get("run_dir")
+    files = config.get("config") or []
+    if not pinned or not files or config.get("ckpt_path") != "last":
+        return
+    source = Path(str(files[-1])).absolute().parent
+    if source.resolve() == Path(pinned).resolve() or not (source / "checkpoints").is_dir():
+        return
+    rank_zero_info(f"hqnn-pl: the config was read from {source}, a copy of {pinned}: resuming it")
+    config.run_dir = str(source)
+
+
+def _is_last(callback: ModelCheckpoint) -> bool:
+    """Whether ``callback`` is the ModelCheckpoint that writes ``last.ckpt`` every epoch."""
+    return callback.monitor is None and callback.filename == "last"
 
 
 def _set_threads(threads: int | None) -> None:
@@ -422,9 +541,14 @@ def _root_logger_dirs(config: Any) -> None:
 
 def _configuration_error(error: BaseException | None) -> ConfigurationError | None:
     """Find the ConfigurationError behind ``error`` (jsonargparse wraps errors of __init__)."""
+    return _cause_of_type(error, ConfigurationError)
+
+
+def _cause_of_type(error: BaseException | None, kind: type[_E]) -> _E | None:
+    """The first exception of type ``kind`` in ``error``'s chain of causes and contexts."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, ConfigurationError):
+        if isinstance(error, kind):
             return error
         seen.add(id(error))
         error = error.__cause__ or error.__context__

@@ -19,34 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
-from lightning.pytorch import seed_everything
-from lightning.pytorch.cli import LightningArgumentParser
 from torch import nn
 
 import hqnn_pl.datamodules
 import hqnn_pl.models  # noqa: F401  (registers the models for short class names)
 from hqnn_pl.analysis.report import MEASURES, DiagnoseSettings, diagnose_model
 from hqnn_pl.callbacks.hardware_cost import DEFAULT_SHOT_RATE, DEFAULT_SHOTS
+from hqnn_pl.callbacks.utils import quantum_layers
 from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.run.files import check_output_folder
+from hqnn_pl.run.loading import load_model_and_data
 
-__all__ = ["build_model", "build_model_and_data", "count_train_samples", "main"]
+__all__ = ["build_model", "count_train_samples", "main"]
 
 HARDWARE = "hardware_cost"
 ALL_MEASURES = (*MEASURES, HARDWARE)
-
-_LINKED = ("num_classes", "in_channels", "image_size")
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
 
 def build_model(configs: list[Path]) -> tuple[nn.Module, int]:
     """Instantiate the model of ``hqnn-pl`` configs (their ``model`` and ``data`` sections).
@@ -60,64 +47,8 @@ def build_model(configs: list[Path]) -> tuple[nn.Module, int]:
     Raises:
         ConfigurationError: For a missing file or a config without ``model`` and ``data``.
     """
-    model, _, seed = build_model_and_data(configs)
-    return model, seed
-
-
-def build_model_and_data(configs: list[Path]) -> tuple[nn.Module, Any, int]:
-    """Like :func:`build_model`, also returning the (not set up) datamodule.
-
-    Args:
-        configs: One or more YAML files, later ones overriding earlier ones.
-
-    Returns:
-        The model, the datamodule and the seed the model's weights were drawn with.
-
-    Raises:
-        ConfigurationError: For a missing file or a config without ``model`` and ``data``.
-    """
-    from hqnn_pl.datamodules import ImageDataModule
-    from hqnn_pl.models import ImageClassifier
-
-    merged: dict[str, Any] = {}
-    for path in configs:
-        if not path.is_file():
-            raise ConfigurationError(f"--config {path}: no such file.")
-        merged = _merge(merged, yaml.safe_load(path.read_text()) or {})
-    missing = [key for key in ("model", "data") if key not in merged]
-    if missing:
-        raise ConfigurationError(
-            f"--config {', '.join(map(str, configs))} has no {' or '.join(missing)} section; "
-            "give an hqnn-pl config such as configs/mnist/hqnn_parallel.yaml."
-        )
-    seed = merged.get("seed_everything")
-    seed = 42 if seed is None or seed is True else int(seed)
-    parser = LightningArgumentParser(exit_on_error=False)
-    parser.add_subclass_arguments(ImageClassifier, "model", required=True)
-    parser.add_subclass_arguments(ImageDataModule, "data", required=True)
-    for attribute in _LINKED:
-        parser.link_arguments(
-            f"data.{attribute}", f"model.init_args.{attribute}", apply_on="instantiate"
-        )
-    try:
-        parsed = parser.parse_object({"model": merged["model"], "data": merged["data"]})
-        seed_everything(seed, verbose=False)
-        instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
-        instances = instantiate(parsed)
-    except ConfigurationError:
-        raise
-    except Exception as error:
-        cause = error
-        while cause.__cause__ is not None or cause.__context__ is not None:
-            if isinstance(cause, ConfigurationError):
-                raise cause from None
-            cause = cause.__cause__ or cause.__context__
-        raise ConfigurationError(
-            f"--config {configs[-1]}: {_first_reason(str(error))} (hqnn-pl-diagnose builds the "
-            "datamodule, without reading data, for the classes, channels and image size it links "
-            "into the model; give a further --config that fixes data.init_args)"
-        ) from error
-    return instances.model, instances.data, seed
+    loaded = load_model_and_data(configs)
+    return loaded.model, loaded.seed
 
 
 def count_train_samples(datamodule: Any) -> int | None:
@@ -154,38 +85,6 @@ def _hardware_cost(model: nn.Module, datamodule: Any, args: argparse.Namespace) 
     report["model"] = type(model).__name__
     report["train_samples_from"] = source
     return report
-
-
-def _first_reason(message: str) -> str:
-    """The first specific reason in a jsonargparse error (it lists one per Union subtype)."""
-    reasons = [
-        line.strip()[2:]
-        for line in message.splitlines()
-        if line.strip().startswith("- ") and "Expected a <class 'NoneType'>" not in line
-    ]
-    return reasons[0] if reasons else message.splitlines()[0]
-
-
-def load_checkpoint(model: nn.Module, path: Path) -> None:
-    """Load a checkpoint's weights into ``model`` after checking that it fits.
-
-    Args:
-        model: The configured model.
-        path: The checkpoint file.
-
-    Raises:
-        ConfigurationError: For a missing file or a checkpoint of another architecture.
-    """
-    from hqnn_pl.run.resume import check_checkpoint_fits
-
-    if not path.is_file():
-        raise ConfigurationError(f"--ckpt_path {path}: no such file.")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    check_checkpoint_fits(model, checkpoint, path)
-    state = checkpoint.get("state_dict")
-    if state is None:
-        raise ConfigurationError(f"--ckpt_path {path} holds no state_dict (not a Lightning ckpt).")
-    model.load_state_dict(state)
 
 
 def _int_range(text: str) -> list[int]:
@@ -337,11 +236,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     try:
         settings.validate()
-        model, datamodule, seed = build_model_and_data(args.config)
-        if args.ckpt_path is not None:
-            load_checkpoint(model, args.ckpt_path)
-        cost = _hardware_cost(model, datamodule, args) if HARDWARE in selected else None
-        weights = f"trained, from {args.ckpt_path}" if args.ckpt_path else f"initial (seed {seed})"
+        check_output_folder(args.out)
+        loaded = load_model_and_data(args.config, args.ckpt_path)
+        model = loaded.model
+        if not quantum_layers(model):
+            raise ConfigurationError(
+                f"{type(model).__name__} has no quantum layer to diagnose; give the config of "
+                "a quantum model (e.g. configs/mnist/hqnn_parallel.yaml)."
+            )
+        cost = _hardware_cost(model, loaded.datamodule, args) if HARDWARE in selected else None
         report = diagnose_model(
             model,
             settings,
@@ -349,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
             {
                 "model": type(model).__name__,
                 "config": [str(p) for p in args.config],
-                "weights": weights,
+                "weights": loaded.weights,
             },
             hardware_cost=cost,
         )

@@ -16,9 +16,12 @@
 * :class:`ExceptionCheckpoint` and :class:`RNGStateCheckpoint`: runs that survive interruption
   and resume exactly; the CLI adds both to every run.
 * :class:`FiniteLossGuard`: stops at the first NaN/inf training loss; the CLI adds it to every run.
+* :class:`EpochMetricsCheckpoint`: an epoch's training metrics inside its checkpoints, so a kill
+  at the epoch's end loses no ``metrics.csv`` row; the CLI adds it to every run.
 """
 
 from hqnn_pl.callbacks.circuit_drawer import CircuitDrawer
+from hqnn_pl.callbacks.epoch_metrics import EpochMetricsCheckpoint
 from hqnn_pl.callbacks.epoch_timer import EpochTimer
 from hqnn_pl.callbacks.exception_checkpoint import ExceptionCheckpoint
 from hqnn_pl.callbacks.finite_loss import FiniteLossGuard
@@ -33,6 +36,7 @@ from hqnn_pl.callbacks.wandb_extras import WandbExtras
 
 __all__ = [
     "CircuitDrawer",
+    "EpochMetricsCheckpoint",
     "EpochTimer",
     "ExceptionCheckpoint",
     "FiniteLossGuard",

@@ -44,6 +44,8 @@ class ExceptionCheckpoint(Callback):
         self._given_dirpath = dirpath
         self._start_step: int | None = None
         self.saved_path: str | None = None
+        #: The type of the exception that stopped fitting (``KeyboardInterrupt`` for Ctrl-C).
+        self.stopped_by: type[BaseException] | None = None
 
     @property
     def ckpt_path(self) -> str | None:
@@ -79,6 +81,7 @@ class ExceptionCheckpoint(Callback):
         others waiting in their all-reduce and the barrier would hang the run.
         """
         del pl_module
+        self.stopped_by = type(exception)
         path = self.ckpt_path
         if path is None or self._start_step is None or trainer.global_step <= self._start_step:
             return
@@ -94,10 +97,7 @@ class ExceptionCheckpoint(Callback):
             return
         trainer.save_checkpoint(path)
         self.saved_path = path
-        rank_zero_info(
-            f"Saved a resumable checkpoint at step {trainer.global_step}: {path} (resume with "
-            "--ckpt_path last)"
-        )
+        rank_zero_info(f"Saved a resumable checkpoint at step {trainer.global_step}: {path}")
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """After a completed fit, remove the file left by an earlier interruption."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor
 
-from hqnn_pl.errors import NonFiniteLossError
+from hqnn_pl.errors import ConfigurationError, NonFiniteLossError
 
 
 class FiniteLossGuard(Callback):
@@ -37,10 +39,35 @@ class FiniteLossGuard(Callback):
         kept = next(
             (path for cb in saved if (path := cb.last_model_path or cb.best_model_path)), ""
         )
-        where = f"the last finite checkpoint is {kept}" if kept else "no checkpoint was saved yet"
+        where = _checkpoint_state(kept) if kept else "no checkpoint was saved yet"
         raise NonFiniteLossError(
             f"the training loss is {float(loss.detach().float().mean()):g} at epoch "
             f"{trainer.current_epoch}, step {trainer.global_step} ({where}). Lower the learning "
             "rate (model.init_args.optimizer.init_args.lr), clip gradients "
             "(--trainer.gradient_clip_val) or check the data for NaNs."
         )
+
+
+def _checkpoint_state(path: str) -> str:
+    """Say whether the checkpoint at ``path`` holds only finite weights and statistics.
+
+    A loss can stay finite while activations overflow, so a checkpoint saved before the first
+    non-finite loss may already hold infinite or NaN BatchNorm statistics.
+    """
+    from hqnn_pl.run.checkpoint_io import read_checkpoint
+
+    try:
+        state = read_checkpoint(Path(path))["state_dict"]
+    except ConfigurationError as error:
+        return f"the last checkpoint {path} cannot be read: {error}"
+    bad = [
+        name
+        for name, value in state.items()
+        if isinstance(value, Tensor)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
+    if bad:
+        shown = ", ".join(bad[:3]) + (" ..." if len(bad) > 3 else "")
+        return f"the last checkpoint {path} already holds non-finite values in {shown}"
+    return f"the last checkpoint, {path}, holds finite weights and statistics"

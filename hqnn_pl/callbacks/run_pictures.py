@@ -10,6 +10,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from hqnn_pl.callbacks.utils import run_dir
+from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.run.files import atomic_path
 
 #: The epoch metrics drawn in ``curves.png``: (panel, split, metric key).
 CURVES = (
@@ -61,7 +63,9 @@ class RunPictures(Callback):
     def _draw_curves(self, trainer: Trainer) -> None:
         try:
             self.draw_curves(run_dir(trainer) / "curves.png")
-        except Exception as error:  # a picture must never fail a run
+        except ConfigurationError:  # a full disk: the run's files are at risk, not only this
+            raise
+        except Exception as error:  # otherwise a picture must never fail a run
             rank_zero_warn(f"RunPictures: could not draw curves.png ({error}).")
 
     def draw_curves(self, path: Path) -> Path:
@@ -93,7 +97,8 @@ class RunPictures(Callback):
             if axis.lines:
                 axis.legend(fontsize=8)
         try:
-            figure.savefig(path, dpi=self.dpi, bbox_inches="tight")
+            with atomic_path(path, f"draw {path.name}") as partial:
+                figure.savefig(partial, dpi=self.dpi, bbox_inches="tight")
         finally:
             plt.close(figure)
         return path
@@ -109,6 +114,8 @@ class RunPictures(Callback):
             names = [str(i) for i in range(matrix.shape[0])]
         try:
             self.write_confusion_matrix(matrix.tolist(), [str(n) for n in names], run_dir(trainer))
+        except ConfigurationError:  # a full disk
+            raise
         except Exception as error:
             rank_zero_warn(f"RunPictures: could not write the confusion matrix ({error}).")
 
@@ -132,7 +139,10 @@ class RunPictures(Callback):
 
         folder.mkdir(parents=True, exist_ok=True)
         csv_path = folder / "confusion_matrix.csv"
-        with csv_path.open("w", newline="") as handle:
+        with (
+            atomic_path(csv_path, "write confusion_matrix.csv") as partial,
+            partial.open("w", newline="") as handle,
+        ):
             writer = csv.writer(handle)
             writer.writerow(["true \\ predicted", *names])
             for name, row in zip(names, matrix, strict=True):
@@ -158,7 +168,8 @@ class RunPictures(Callback):
         axis.set_title(f"test confusion matrix (accuracy {correct / total:.4f})", fontsize=9)
         png_path = folder / "confusion_matrix.png"
         try:
-            figure.savefig(png_path, dpi=self.dpi, bbox_inches="tight")
+            with atomic_path(png_path, "draw confusion_matrix.png") as partial:
+                figure.savefig(partial, dpi=self.dpi, bbox_inches="tight")
         finally:
             plt.close(figure)
         return csv_path, png_path

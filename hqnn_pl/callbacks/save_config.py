@@ -44,8 +44,9 @@ class RunConfigSaver(SaveConfigCallback):
         """Write the config into the run folder and log it to W&B, once per run.
 
         A fit's config is pinned to its run: ``run_dir`` names the run folder, and the logger's
-        version (or W&B run id) is left out, so ``--config <run>/config.yaml`` starts a new run
-        of the same experiment and adding ``--ckpt_path last`` resumes exactly this one.
+        version (or W&B run id) and ``ckpt_path`` are left out, so ``--config <run>/config.yaml``
+        starts a new run of the same experiment (also after a resume) and adding
+        ``--ckpt_path last`` resumes exactly this one.
         ``predict`` writes no config: it creates no run folder.
         """
         if self.already_saved or stage == "predict":
@@ -73,9 +74,10 @@ class RunConfigSaver(SaveConfigCallback):
         self.already_saved = trainer.strategy.broadcast(self.already_saved)
 
     def _pinned(self, folder: Path) -> Namespace:
-        """The config with ``run_dir`` set to ``folder`` and no logger version or run id."""
+        """The config pinned to ``folder``: no checkpoint, logger version or run id."""
         config = self.config.clone()
         config.run_dir = str(folder.absolute())
+        config.ckpt_path = None
         for entry in logger_configs(config):
             init_args = entry.get("init_args")
             for key in ("version", "id"):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import yaml
 from scipy import stats
 
+from hqnn_pl.callbacks.utils import quantum_layers
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum.engine.shots import check_shots
 from hqnn_pl.quantum.noise import Noise
+from hqnn_pl.run.files import check_output_folder
+from hqnn_pl.run.loading import load_model_and_data
 
 __all__ = ["build_parser", "evaluate", "main", "run_grid"]
 
@@ -86,41 +87,6 @@ def _check_args(args: argparse.Namespace) -> None:
             Noise(**{kind: value})
     if args.repeats < 1:
         raise ConfigurationError(f"--repeats must be positive; got {args.repeats}.")
-
-
-def _load(config: str, cli_args: Sequence[str]) -> tuple[Any, Any]:
-    """Model and datamodule of a config, through the hqnn-pl CLI (no run started)."""
-    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-
-    from hqnn_pl.cli import LINKED_ATTRIBUTES
-    from hqnn_pl.datamodules import ImageDataModule
-    from hqnn_pl.models import ImageClassifier
-
-    class LoadCLI(LightningCLI):
-        def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-            for attribute in LINKED_ATTRIBUTES:  # as hqnn-pl: the data fixes the model's shape
-                parser.link_arguments(
-                    f"data.{attribute}", f"model.init_args.{attribute}", apply_on="instantiate"
-                )
-
-    # A run's saved config.yaml holds the subcommand's own keys (ckpt_path, weights_only), which
-    # a CLI without subcommand does not accept: only the model and the data matter here.
-    settings = yaml.safe_load(Path(config).read_text()) or {}
-    settings = {k: v for k, v in settings.items() if k in ("model", "data", "seed_everything")}
-    with tempfile.TemporaryDirectory() as folder:
-        clean = Path(folder) / "config.yaml"
-        clean.write_text(yaml.safe_dump(settings))
-        cli = LoadCLI(
-            ImageClassifier,
-            ImageDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            save_config_callback=None,
-            auto_configure_optimizers=False,
-            run=False,
-            args=["--config", str(clean), *cli_args],
-        )
-    return cli.model, cli.datamodule
 
 
 def evaluate(model: Any, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> float:
@@ -231,8 +197,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         _check_args(args)
-        model, datamodule = _load(args.config, args.cli_args)
-        checkpoint = torch.load(args.ckpt_path, map_location="cpu", weights_only=False)
+        out = check_output_folder(args.out)
+        loaded = load_model_and_data([args.config], args.ckpt_path, args.cli_args)
+        model, datamodule = loaded.model, loaded.datamodule
+        if not quantum_layers(model):
+            raise ConfigurationError(
+                f"{args.ckpt_path} is a run of {type(model).__name__}, which has no quantum "
+                "layer: hqnn-pl-robustness varies the shots and noise of quantum layers. Give "
+                "a checkpoint of a quantum model."
+            )
         datamodule.setup("test")
         batches, seen = [], 0
         for x, y in datamodule.test_dataloader():
@@ -242,12 +215,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 x, y = x[: args.max_samples - seen], y[: args.max_samples - seen]
             batches.append((x, y))
             seen += len(y)
-        rows = run_grid(model, checkpoint["state_dict"], batches, args)
+        rows = run_grid(model, model.state_dict(), batches, args)
+        write_reports(rows, out, type(model).__name__)
     except ConfigurationError as error:
         print(f"hqnn-pl-robustness: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    write_reports(rows, Path(args.out), type(model).__name__)
-    print(f"Wrote {Path(args.out) / 'robustness.md'}")
+    print(f"Wrote {out / 'robustness.md'}")
 
 
 if __name__ == "__main__":

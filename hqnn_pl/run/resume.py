@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
@@ -16,6 +15,7 @@ from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.models import ImageClassifier
+from hqnn_pl.run.checkpoint_io import read_checkpoint
 from hqnn_pl.run.loggers import init_arg, logger_class, logger_configs
 
 #: Checkpoint files that ``--ckpt_path last`` resumes from (the newest wins).
@@ -24,35 +24,6 @@ LAST_CHECKPOINT_PATTERNS = ("last*.ckpt", "on_exception.ckpt")
 #: different experiments, never resumed in each other's place. Trainer settings (more epochs,
 #: another device) may change on resume.
 EXPERIMENT_KEYS = ("seed_everything", "model", "data")
-
-
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint's contents memory-mapped, naming the file when it is unreadable.
-
-    Args:
-        path: A ``.ckpt`` file.
-
-    Returns:
-        The checkpoint dictionary (tensors memory-mapped, not read).
-
-    Raises:
-        ConfigurationError: The file is truncated, corrupt or not a checkpoint.
-    """
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ConfigurationError(
-            f"--ckpt_path {path}: not a readable checkpoint ({type(error).__name__}: {reason}); "
-            "the file is truncated or corrupt. Give another checkpoint of the run (its "
-            "checkpoints/ folder) or start a new run without --ckpt_path."
-        ) from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ConfigurationError(
-            f"--ckpt_path {path}: not a Lightning checkpoint (no state_dict). Give a .ckpt file "
-            "written by hqnn-pl."
-        )
-    return checkpoint
 
 
 def resolve_checkpoint_path(
@@ -269,6 +240,74 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+#: Settings a resumed fit may change: how it computes and loads, never what it trains. Dotted
+#: prefixes of the saved config's keys.
+RESUME_MAY_CHANGE = (
+    "model.init_args.execution.backend",
+    "model.init_args.execution.device",
+    "model.init_args.execution.diff_method",
+    "model.init_args.execution.method",
+    "model.init_args.execution.route",
+    "model.init_args.backend",
+    "model.init_args.device",
+    "model.init_args.diff_method",
+    "model.init_args.method",
+    "data.init_args.num_workers",
+    "data.init_args.pin_memory",
+    "data.init_args.persistent_workers",
+    "data.init_args.transform_on",
+    "data.init_args.download",
+    "data.init_args.data_dir",
+)
+#: Hyperparameters of the training recipe a checkpoint records (checked without a config.yaml).
+RECIPE_HPARAMS = ("optimizer", "lr_scheduler")
+
+
+def check_resume_keeps_experiment(
+    experiment: dict[str, Any], model: nn.Module, checkpoint: dict[str, Any], path: Path
+) -> None:
+    """Refuse a resume whose settings differ from those the checkpoint was trained with.
+
+    A resumed fit restores the optimiser, scheduler, data order and weights from the
+    checkpoint, so a changed learning rate, batch size, split or architecture would be written
+    into the run's ``config.yaml`` and ``hparams.yaml`` while the run trains on with the old
+    values. Only :data:`RESUME_MAY_CHANGE` and trainer settings (more epochs, other devices)
+    may differ. The run's saved ``config.yaml`` (``seed_everything``, ``model``, ``data``) is
+    the record; without one, the checkpoint's hyperparameters are.
+
+    Args:
+        experiment: This config's experiment sections, dumped to YAML.
+        model: The configured model.
+        checkpoint: The checkpoint's contents.
+        path: The checkpoint file.
+
+    Raises:
+        ConfigurationError: Naming every setting that differs, with both values.
+    """
+    run = path.parent.parent
+    if (run / "config.yaml").is_file():
+        differences = [
+            difference
+            for difference in experiment_differences(experiment, run)
+            if not difference.startswith(RESUME_MAY_CHANGE)
+        ]
+    else:
+        saved = checkpoint.get("hyper_parameters") or {}
+        current = dict(getattr(model, "hparams", {}))
+        differences = [
+            f"model.init_args.{key}: {saved.get(key)!r} there, {current.get(key)!r} here"
+            for key in RECIPE_HPARAMS
+            if key in saved and key in current and saved[key] != current[key]
+        ]
+    if differences:
+        shown = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
+        raise ConfigurationError(
+            f"--ckpt_path {path} resumes a run trained with other settings ({shown}). A resume "
+            "continues that training as it was recorded: drop the changes, or start a new run "
+            "(without --ckpt_path) to train with them."
+        )
+
+
 def check_checkpoint_fits(model: nn.Module, checkpoint: dict[str, Any], path: Path) -> None:
     """Refuse a checkpoint of another model or architecture, naming the differences."""
     run_config = path.parent.parent / "config.yaml"
@@ -307,12 +346,16 @@ def check_checkpoint_fits(model: nn.Module, checkpoint: dict[str, Any], path: Pa
     )
 
 
-def keep_csv_metrics(loggers: list[Any], global_step: int) -> None:
+def keep_csv_metrics(
+    loggers: list[Any], global_step: int, epoch_row: dict[str, Any] | None = None
+) -> None:
     """Keep a resumed run's ``metrics.csv`` rows from before the checkpoint (rank zero).
 
     Lightning's CSV logger deletes ``metrics.csv`` when its folder already exists. The rows logged
     before the checkpoint's step are put back; rows logged after it (by the interrupted run,
-    which the resumed run repeats) are dropped.
+    which the resumed run repeats) are dropped. ``epoch_row``, the training row of the epoch the
+    checkpoint ends (:class:`~hqnn_pl.callbacks.EpochMetricsCheckpoint`), is added when the
+    interrupted run was killed before writing it.
     """
     if rank_zero_only.rank != 0:
         return
@@ -326,6 +369,11 @@ def keep_csv_metrics(loggers: list[Any], global_step: int) -> None:
             reader = csv.DictReader(file)
             header = list(reader.fieldnames or [])
             rows = [row for row in reader if _row_step(row) < global_step]
+        restored = ""
+        if epoch_row is not None and not _has_row(rows, epoch_row):
+            rows.append({key: str(value) for key, value in epoch_row.items()})
+            header += [key for key in epoch_row if key not in header]
+            restored = f", epoch {epoch_row['epoch']}'s training row restored from the checkpoint"
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Experiment logs directory")
             writer = logger.experiment  # creates the writer, which deletes metrics.csv
@@ -334,7 +382,16 @@ def keep_csv_metrics(loggers: list[Any], global_step: int) -> None:
             out = csv.DictWriter(file, fieldnames=writer.metrics_keys)
             out.writeheader()
             out.writerows(rows)
-        rank_zero_info(f"Kept {len(rows)} rows of {path} logged before step {global_step}.")
+        rank_zero_info(f"Kept {len(rows)} rows of {path} from before step {global_step}{restored}.")
+
+
+def _has_row(rows: list[dict[str, str]], wanted: dict[str, Any]) -> bool:
+    """Whether ``rows`` hold a row at ``wanted``'s step with all of its metrics."""
+    metrics = [key for key in wanted if key not in ("epoch", "step")]
+    return any(
+        _row_step(row) == float(wanted["step"]) and all((row.get(k) or "").strip() for k in metrics)
+        for row in rows
+    )
 
 
 def _row_step(row: dict[str, str]) -> float:
@@ -342,3 +399,47 @@ def _row_step(row: dict[str, str]) -> float:
         return float(row.get("step") or -1)
     except ValueError:
         return -1
+
+
+def remove_orphan_checkpoints(path: Path, checkpoint: dict[str, Any]) -> list[Path]:
+    """Delete the checkpoints an interrupted run wrote after the one a fit resumes from.
+
+    The resumed checkpoint records, for each ``ModelCheckpoint``, the files it keeps (its best
+    ``k`` and its last). A ``.ckpt`` beside the resumed file that none of them records and that
+    was written after it belongs to the training the resumed run repeats: left
+    there, it would stand beside the new best as if ``save_top_k`` kept both. Resume files
+    (``last*.ckpt``, ``on_exception.ckpt``) stay. Rank zero only.
+
+    Args:
+        path: The checkpoint being resumed from.
+        checkpoint: Its contents.
+
+    Returns:
+        The files removed.
+    """
+    if rank_zero_only.rank != 0:
+        return []
+    kept = {path.name}  # file names: a copied run folder records the original's paths
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        if not str(key).startswith("ModelCheckpoint") or not isinstance(state, dict):
+            continue
+        named = [*(state.get("best_k_models") or {}), state.get("best_model_path")]
+        named += [state.get("kth_best_model_path"), state.get("last_model_path")]
+        kept |= {Path(name).name for name in named if name}
+    folder, written_after = path.parent, path.stat().st_mtime
+    resume_files = set(_last_candidates(folder))
+    removed = [
+        candidate
+        for candidate in sorted(folder.glob("*.ckpt"))
+        if candidate.name not in kept
+        and candidate not in resume_files
+        and candidate.stat().st_mtime > written_after
+    ]
+    for candidate in removed:
+        candidate.unlink(missing_ok=True)
+    if removed:
+        rank_zero_info(
+            f"Removed {', '.join(str(p) for p in removed)}: written by the interrupted run "
+            f"after {path}, whose training this fit repeats."
+        )
+    return removed
