@@ -52,6 +52,7 @@ from hqnn_pl.run.resume import (
     remove_orphan_checkpoints,
     resolve_checkpoint_path,
 )
+from hqnn_pl.run.training import check_trains
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "logger": {
@@ -68,8 +69,6 @@ SIGTERM_EXIT_STATUS = 143
 SIGINT_EXIT_STATUS = 130
 #: Exit status of bad settings, files or folders (and of a full disk).
 CONFIGURATION_EXIT_STATUS = 2
-#: Trainer settings whose value 0 means that a fit trains no step.
-NO_TRAINING_VALUES = ("max_epochs", "max_steps", "limit_train_batches")
 #: Exit status of a run stopped by a NaN or infinite training loss.
 NON_FINITE_LOSS_EXIT_STATUS = 1
 #: Torch intra-op threads per process unless ``--threads`` says otherwise (see the README:
@@ -167,7 +166,7 @@ class HQNNCLI(LightningCLI):
         _root_logger_dirs(config)
         fall_back_to_offline_wandb(config)
         if self.subcommand == "fit":
-            _check_trains(config)
+            check_trains(config.get("trainer"))
         _follow_copied_run(config)
         if (
             self.subcommand in EVALUATING_SUBCOMMANDS
@@ -470,19 +469,6 @@ def _one_line_error(error: BaseException, run_locks: list[RunFolderLock]) -> str
     for lock in run_locks:
         remove_empty_files(lock.run_dir)
     return disk_error(folder, full, "write the run")
-
-
-def _check_trains(config: Any) -> None:
-    """Refuse a fit whose trainer settings train no step (its test would be untrained)."""
-    trainer = config.get("trainer") or {}
-    for key in NO_TRAINING_VALUES:
-        value = trainer.get(key)
-        if value is not None and not isinstance(value, bool) and value == 0:
-            raise ConfigurationError(
-                f"--trainer.{key} {value}: this fit would train no step, and its test would "
-                f"report an untrained model. Give --trainer.{key} of at least 1; to evaluate a "
-                "trained checkpoint, run `hqnn-pl test --ckpt_path <file>`."
-            )
 
 
 def _follow_copied_run(config: Any) -> None:

@@ -18,19 +18,10 @@ from hqnn_pl.cli import main
 from hqnn_pl.run.checkpoint_io import AtomicCheckpointIO
 from hqnn_pl.run.lock import RunFolderLock
 from tests.callbacks.helpers import QUICK, QUICKSTART, fit, load_checkpoint, subprocess_env
+from tests.harness import fails_with
 
 RUNS = Path("runs/quickstart")
 LR = "--model.init_args.optimizer.init_args.lr"
-
-
-def fails_with(capsys: pytest.CaptureFixture[str], code: int, *args: str) -> str:
-    """Run the CLI, expect exit status ``code``, return stderr's ``hqnn-pl: error`` line."""
-    with pytest.raises(SystemExit) as failed:
-        main(list(args))
-    assert failed.value.code == code
-    lines = [line for line in capsys.readouterr().err.splitlines() if "hqnn-pl: error" in line]
-    assert len(lines) == 1, lines
-    return lines[0]
 
 
 # ---------------------------------------------------------------- the right run is resumed
@@ -136,7 +127,8 @@ def test_a_nan_loss_stops_the_run_with_the_last_finite_checkpoint(
     line = fails_with(
         capsys, 1, "fit", "--config", QUICKSTART, *QUICK, "--trainer.max_epochs=3", poison
     )
-    assert "nan at epoch 1, step 4" in line and "last.ckpt" in line
+    assert "nan at epoch 1, step 4" in line
+    assert "last.ckpt, holds finite weights and statistics" in line
     checkpoints = RUNS / "version_0/checkpoints"
     last = load_checkpoint(checkpoints / "last.ckpt")
     assert last["epoch"] == 0 and last["global_step"] == 3  # the finite epoch
@@ -146,6 +138,24 @@ def test_a_nan_loss_stops_the_run_with_the_last_finite_checkpoint(
         p.name for p in checkpoints.glob("best-epoch=0-*")
     ]
     assert "test/acc" not in (RUNS / "version_0/metrics.csv").read_text()
+
+
+def test_non_finite_statistics_stop_the_run_before_they_are_saved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stats = "--trainer.callbacks+=tests.callbacks.helpers.PoisonRunningStats"
+    line = fails_with(capsys, 1, "fit", "--config", QUICKSTART, *QUICK, stats)
+    assert "non-finite (network.trunk" in line and "running_var" in line
+    assert "end of epoch 0" in line and "no checkpoint was saved yet" in line
+    assert not list(RUNS.rglob("*.ckpt"))
+
+
+def test_a_message_says_when_a_checkpoint_is_not_finite(tmp_path: Path) -> None:
+    from hqnn_pl.callbacks.finite_loss import _checkpoint_state
+
+    path = tmp_path / "resumed.ckpt"
+    torch.save({"state_dict": {"bn.running_var": torch.tensor([1.0, float("inf")])}}, path)
+    assert "already holds non-finite values in bn.running_var" in _checkpoint_state(str(path))
 
 
 def test_a_huge_learning_rate_ends_with_a_nonzero_status(tmp_path: Path) -> None:
@@ -158,7 +168,8 @@ def test_a_huge_learning_rate_ends_with_a_nonzero_status(tmp_path: Path) -> None
         env=subprocess_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 1
-    assert "hqnn-pl: error: the training loss is nan" in result.stderr
+    # the update overflows the weights while the loss is still finite: stopped at the epoch's end
+    assert "hqnn-pl: error: the weights or statistics became non-finite" in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.rglob("best*.ckpt"))
 
@@ -174,7 +185,7 @@ def test_a_truncated_checkpoint_is_named_and_last_falls_back(
     last = checkpoints / "last.ckpt"
     last.write_bytes(last.read_bytes()[:5000])
     line = fails_with(capsys, 2, "test", "--config", QUICKSTART, *QUICK, f"--ckpt_path={last}")
-    assert str(last) in line and "truncated or corrupt" in line
+    assert str(last) in line and "damaged or truncated" in line
     with pytest.warns(UserWarning, match=r"Skipped unreadable checkpoints.*Using .*best-epoch=0"):
         main(["test", "--config", QUICKSTART, *QUICK, "--ckpt_path=last"])
 
@@ -245,7 +256,7 @@ def test_a_read_only_runs_folder_is_a_one_line_error(
 def test_threads_sets_torch_threads(tmp_path: Path) -> None:
     before = torch.get_num_threads()
     try:
-        fit("--test_after_fit=false", "--threads=1", "--trainer.max_epochs=0")
+        fit("--test_after_fit=false", "--threads=1")
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

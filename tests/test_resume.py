@@ -51,8 +51,8 @@ def test_sigkill_mid_epoch_then_resume_completes_the_run(tmp_path: Path) -> None
     assert not (run / "checkpoints/on_exception.ckpt").exists()  # SIGKILL leaves no time
 
     main(["fit", "--config", QUICKSTART, *TWO_EPOCHS, "--ckpt_path", "last"])
-    resumed_from = yaml.safe_load((run / "config.yaml").read_text())["ckpt_path"]
-    assert resumed_from == "runs/quickstart/version_0/checkpoints/last.ckpt"
+    # the saved config names no checkpoint: rerunning it starts a new run, never this one's
+    assert yaml.safe_load((run / "config.yaml").read_text())["ckpt_path"] is None
     final = load_checkpoint(run / "checkpoints/last.ckpt")
     assert (final["epoch"], final["global_step"]) == (1, 16)
     assert sorted(p.name for p in (tmp_path / "runs/quickstart").iterdir()) == ["version_0"]
@@ -76,6 +76,17 @@ def test_sigterm_saves_a_resumable_checkpoint_and_exits_143(tmp_path: Path) -> N
     assert final["epoch"] == 1 and final["global_step"] == 16
     assert not (checkpoints / "on_exception.ckpt").exists()  # removed once the fit completed
     assert val_epochs(tmp_path / RUN) == [0, 1]
+
+
+def test_ctrl_c_prints_the_whole_resume_command_and_exits_130(tmp_path: Path) -> None:
+    process = start_cli("fit", "--config", QUICKSTART, *TWO_EPOCHS, *THROTTLE, cwd=tmp_path)
+    wait_for(tmp_path / "marker", process)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert "stopped by Ctrl-C (saved " in stderr
+    assert f"Resume with: hqnn-pl fit --config {RUN / 'config.yaml'} --ckpt_path last" in stderr
+    assert (tmp_path / RUN / "checkpoints/on_exception.ckpt").is_file()
 
 
 def test_one_epoch_plus_resume_equals_two_epochs_straight(tmp_path: Path) -> None:

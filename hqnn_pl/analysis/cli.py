@@ -25,7 +25,6 @@ import hqnn_pl.datamodules
 import hqnn_pl.models  # noqa: F401  (registers the models for short class names)
 from hqnn_pl.analysis.report import MEASURES, DiagnoseSettings, diagnose_model
 from hqnn_pl.callbacks.hardware_cost import DEFAULT_SHOT_RATE, DEFAULT_SHOTS
-from hqnn_pl.callbacks.utils import quantum_layers
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.run.files import check_output_folder
 from hqnn_pl.run.loading import load_model_and_data
@@ -239,11 +238,6 @@ def main(argv: list[str] | None = None) -> None:
         check_output_folder(args.out)
         loaded = load_model_and_data(args.config, args.ckpt_path)
         model = loaded.model
-        if not quantum_layers(model):
-            raise ConfigurationError(
-                f"{type(model).__name__} has no quantum layer to diagnose; give the config of "
-                "a quantum model (e.g. configs/mnist/hqnn_parallel.yaml)."
-            )
         cost = _hardware_cost(model, loaded.datamodule, args) if HARDWARE in selected else None
         report = diagnose_model(
             model,

@@ -63,12 +63,19 @@ class Outcome:
 
 
 def is_finished(folder: Path) -> bool:
-    """Whether the run in ``folder`` has test metrics (it trained to the end and was tested)."""
+    """Whether the run in ``folder`` trained and was tested.
+
+    It needs test metrics and at least one epoch's training metrics: a run whose test followed
+    no training (an untrained model) never counts as a result.
+    """
     path = folder / "metrics.csv"
     if not path.is_file():
         return False
     with path.open(newline="") as file:
-        return any((row.get("test/acc") or "").strip() for row in csv.DictReader(file))
+        rows = list(csv.DictReader(file))
+    tested = any((row.get("test/acc") or "").strip() for row in rows)
+    trained = any((row.get("train/loss") or "").strip() for row in rows)
+    return tested and trained
 
 
 def resume_checkpoint(folder: Path) -> Path | None:

@@ -5,6 +5,9 @@
 * :mod:`~hqnn_pl.run.lock`: one process at a time in a run folder;
 * :mod:`~hqnn_pl.run.loggers`: logger configs, W&B's offline fallback;
 * :mod:`~hqnn_pl.run.parser`: the CLI's parser and its one-line errors;
+* :mod:`~hqnn_pl.run.training`: settings under which a fit would train nothing;
+* :mod:`~hqnn_pl.run.files`: output folders checked early, atomic writes, full disks;
+* :mod:`~hqnn_pl.run.quiet`: start-up output without tips and dependency noise;
 * :mod:`~hqnn_pl.run.loading`: a config's model and data (and a checkpoint's weights) for the
   tools beside the CLI.
 """

@@ -16,6 +16,8 @@ NOISE = (
     # The CSV logger finds the run folder the CLI created and locked before it: nothing is
     # deleted (a resume keeps its rows, any other run is refused before this point).
     r"Experiment logs directory .* exists and is not empty",
+    # Likewise for the checkpoints folder of a resumed run, the only run let into it.
+    r"Checkpoint directory .* exists and is not empty",
 )
 
 

@@ -122,8 +122,33 @@ def test_a_checkpoint_of_another_model_is_refused(
     assert "does not fit the configured model" in capsys.readouterr().err
 
 
+def test_an_out_that_is_a_file_or_a_truncated_checkpoint_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "taken").write_text("x")
+    for args, message in [
+        (["--out", str(tmp_path / "taken")], "is a file"),
+        (["--out", str(tmp_path / "taken/below")], "cannot be written"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--config", str(QUICKSTART), "--only", "hardware_cost", *args])
+        assert exit_info.value.code == 2
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1
+    truncated = tmp_path / "truncated.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1000)}}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:3000])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(QUICKSTART), "--ckpt_path", str(truncated), "--out", "d"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert f"The checkpoint {truncated} is damaged or truncated" in error
+    assert error.count("\n") == 1
+
+
 def test_hardware_cost_counts_the_epoch_from_the_datamodule(tmp_path: Path) -> None:
-    from hqnn_pl.analysis.cli import build_model_and_data, count_train_samples
+    from hqnn_pl.analysis.cli import count_train_samples
+    from hqnn_pl.run.loading import load_model_and_data
 
     main(
         [
@@ -142,8 +167,7 @@ def test_hardware_cost_counts_the_epoch_from_the_datamodule(tmp_path: Path) -> N
     report = json.loads((tmp_path / "diagnostics.json").read_text())
     assert "fourier" not in report["layers"]["network.middle"]  # --only left the rest out
     cost = report["hardware_cost"]
-    _, datamodule, _ = build_model_and_data([QUICKSTART])
-    train = count_train_samples(datamodule)
+    train = count_train_samples(load_model_and_data([QUICKSTART]).datamodule)
     assert cost["train_samples"] == train and cost["train_samples_from"].startswith("the data")
     layer = cost["layers"]["network.middle"]
     # 4 circuits per image; parameter shift: 1 + 2 x (45 weights + 5 embedding angles)

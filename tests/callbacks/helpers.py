@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from hqnn_pl.cli import main
 from tests.conftest import CONFIGS, REPO
@@ -287,3 +288,42 @@ class PoisonWeights(Callback):
             with torch.no_grad():
                 for parameter in pl_module.parameters():
                     parameter.fill_(float("nan"))
+
+
+class KillAfterLastCheckpoint(ModelCheckpoint):
+    """Write ``last.ckpt`` at the end of epoch ``epoch``, then SIGKILL the process.
+
+    It runs after the run's own ``last.ckpt`` writer and before Lightning logs the epoch's
+    training metrics: the moment where a kill used to lose that epoch's ``train/`` row.
+    """
+
+    def __init__(self, epoch: int = 1) -> None:
+        super().__init__(filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+        self.epoch = epoch
+
+    @property
+    def state_key(self) -> str:
+        return f"KillAfterLastCheckpoint(epoch={self.epoch})"
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if trainer.current_epoch == self.epoch:
+            os.kill(os.getpid(), 9)
+
+
+class PoisonRunningStats(Callback):
+    """Make every BatchNorm's running variance infinite during epoch ``epoch``'s validation.
+
+    The training loss stays finite (training uses batch statistics), but the epoch's
+    checkpoints hold non-finite statistics.
+    """
+
+    def __init__(self, epoch: int = 0) -> None:
+        self.epoch = epoch
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.current_epoch != self.epoch or trainer.sanity_checking:
+            return
+        for module in pl_module.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_var.fill_(float("inf"))

@@ -98,3 +98,63 @@ def test_console_script_target_exists() -> None:
     text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert 'hqnn-pl-robustness = "hqnn_pl.experiments.robustness:main"' in text
     assert callable(main)
+
+
+def _fails(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    with pytest.raises(SystemExit) as failed:
+        main(list(args))
+    assert failed.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hqnn-pl-robustness: error: "), lines
+    assert "repeat" not in captured.out  # refused before any evaluation
+    return lines[0]
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_work(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "taken").write_text("x")
+    args = ["--config", str(trained_run / "config.yaml"),
+            "--ckpt_path", str(trained_run / "checkpoints/last.ckpt"), "--shots", "5"]  # fmt: skip
+    assert "is a file" in _fails(capsys, *args, "--out", str(tmp_path / "taken"))
+    assert "cannot be written" in _fails(capsys, *args, "--out", str(tmp_path / "taken/below"))
+
+
+def test_bad_checkpoints_are_one_line(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes((trained_run / "checkpoints/last.ckpt").read_bytes()[:5000])
+    config = str(trained_run / "config.yaml")
+    line = _fails(capsys, "--config", config, "--ckpt_path", str(truncated), "--out", "o")
+    assert str(truncated) in line and "truncated" in line
+    other = tmp_path / "other.yaml"
+    other.write_text((CONFIGS / "quickstart.yaml").read_text().replace("depth: 3", "depth: 1"))
+    line = _fails(
+        capsys, "--config", str(other), "--ckpt_path",
+        str(trained_run / "checkpoints/last.ckpt"), "--out", "o",
+    )  # fmt: skip
+    assert "depth: checkpoint 3, model 1" in line
+
+
+CNN_ON_DIGITS = """\
+seed_everything: 1
+model:
+  class_path: CNN
+  init_args: {n_features: 8}
+data:
+  class_path: DigitsDataModule
+  init_args: {image_size: 16, batch_size: 32}
+"""
+
+
+def test_a_classical_run_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "cnn.yaml"
+    config.write_text(CNN_ON_DIGITS)
+    hqnn_pl(["fit", "--config", str(config), "--trainer.max_epochs=1",
+             "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1",
+             "--test_after_fit=false", "--trainer.enable_progress_bar=false"])  # fmt: skip
+    (checkpoint,) = Path("lightning_logs").rglob("last.ckpt")
+    line = _fails(capsys, "--config", str(config), "--ckpt_path", str(checkpoint), "--out", "o")
+    assert "CNN, which has no quantum layer" in line
