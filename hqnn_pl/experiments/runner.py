@@ -4,9 +4,9 @@ Each run is an ``hqnn-pl fit`` child process in its pinned folder (see
 :mod:`hqnn_pl.experiments.plan`). A run is *finished* when its ``metrics.csv`` holds test
 metrics; an unfinished one restarts from the newer of its ``last.ckpt`` and
 ``on_exception.ckpt`` (the explicit file, with the folder pinned, so nothing else can be picked).
-While a run trains, its folder holds a lock (``fcntl.flock`` on ``.compare.lock``, shared with the
-child and released by the kernel when both are gone), so two comparisons never train the same
-run, even right after one was killed. Children die
+While a run trains, its folder holds the CLI's own lock (:class:`~hqnn_pl.run.lock.RunFolderLock`
+on ``.lock``, handed to the child and released by the kernel when both are gone), so two
+comparisons never train the same run, even right after one was killed. Children die
 with the tool (``PR_SET_PDEATHSIG``): a killed tool leaves no orphan training in its folders.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import ctypes
-import fcntl
 import json
 import os
 import signal
@@ -28,11 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.experiments.plan import ConfigSpec, Run, child_env, fit_command
+from hqnn_pl.run.lock import RunFolderLock
 
 #: Checkpoints an unfinished run restarts from (the newer one).
 RESUME_CHECKPOINTS = ("last.ckpt", "on_exception.ckpt")
-LOCK_FILE = ".compare.lock"
 LOG_FILE = "log.txt"
 RUN_RECORD = "compare_run.json"
 
@@ -86,32 +86,28 @@ def resume_checkpoint(folder: Path) -> Path | None:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[int | None]:
-    """Hold an exclusive lock on the run folder.
+def folder_lock(folder: Path) -> Iterator[RunFolderLock | None]:
+    """Hold the run folder's lock (:class:`~hqnn_pl.run.lock.RunFolderLock`), the CLI's own.
 
     Yields:
-        The locked file descriptor (pass it to the child, so the lock lasts as long as the
-        child does), or None when another process holds the lock.
+        The held lock (hand it to the child with :meth:`RunFolderLock.child_env` and its
+        ``fd``, so the child trains under it), or None when another process holds it.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / LOCK_FILE).open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield None
-            return
-        try:
-            yield handle.fileno()
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = RunFolderLock(folder)
+    try:
+        lock.acquire()
+    except ConfigurationError:
+        yield None
+        return
+    try:
+        yield lock
+    finally:
+        lock.release()
 
 
 def is_locked(folder: Path) -> bool:
     """Whether a process (a comparison or its child) holds the run folder's lock."""
-    if not (folder / LOCK_FILE).is_file():
-        return False
-    with folder_lock(folder) as fd:
-        return fd is None
+    return RunFolderLock.is_held(folder)
 
 
 def _die_with_parent() -> None:
@@ -189,8 +185,8 @@ class Runner:
     def _run_one(self, run: Run, index: int) -> Outcome:
         if self._stopping:
             return Outcome(run, "interrupted")
-        with folder_lock(run.folder) as lock_fd:
-            if lock_fd is None:
+        with folder_lock(run.folder) as lock:
+            if lock is None:
                 self.report(f"{run.label} seed {run.seed}: another process is training it; left.")
                 return Outcome(run, "busy")
             if is_finished(run.folder):  # finished by another process meanwhile
@@ -202,7 +198,7 @@ class Runner:
             how = f"resuming from {checkpoint.name}" if checkpoint else "starting"
             self.report(f"[{index}] {run.label} seed {run.seed}: {how} ({run.folder})")
             start = time.perf_counter()
-            returncode = self._execute(command, run.folder, lock_fd)
+            returncode = self._execute(command, run.folder, lock)
             seconds = time.perf_counter() - start
             self._record(run, returncode, seconds, checkpoint)
         if returncode == 0 and is_finished(run.folder):
@@ -217,7 +213,7 @@ class Runner:
         )
         return Outcome(run, "failed", seconds, checkpoint, tail)
 
-    def _execute(self, command: list[str], folder: Path, lock_fd: int) -> int:
+    def _execute(self, command: list[str], folder: Path, lock: RunFolderLock) -> int:
         with (folder / LOG_FILE).open("ab") as log:
             log.write(f"\n$ {' '.join(command)}\n".encode())
             log.flush()
@@ -228,9 +224,9 @@ class Runner:
                     command,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=child_env(self.threads),
+                    env={**child_env(self.threads), **lock.child_env()},
                     preexec_fn=_die_with_parent,
-                    pass_fds=(lock_fd,),  # the child holds the folder's lock until it exits
+                    pass_fds=(lock.fd,),  # the child trains under the folder's lock
                 )
                 self._children.add(child)
             try:
