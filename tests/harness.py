@@ -51,3 +51,33 @@ def flip_tensor_byte(checkpoint: Path) -> str:
     data[start + member.file_size // 2] ^= 0xFF
     checkpoint.write_bytes(bytes(data))
     return member.filename
+
+
+def only_run(root: Path = Path("runs")) -> Path:
+    """The one run folder under ``root`` (the folder that holds ``metrics.csv``)."""
+    runs = [path.parent for path in root.rglob("metrics.csv")]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def assert_trained_and_tested(run: Path, steps: int, tested: bool = True) -> dict[str, float]:
+    """Check what a finished run left: a loadable last.ckpt after ``steps`` steps and metrics.
+
+    Returns:
+        The test metrics (``test/acc`` ...), each checked to be a valid number.
+    """
+    from hqnn_pl.run.checkpoint_io import read_checkpoint
+
+    assert read_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == steps
+    rows = metrics_rows(run)
+    losses = [float(row["train/loss"]) for row in rows if (row.get("train/loss") or "").strip()]
+    assert losses and all(loss == loss and 0 <= loss < 100 for loss in losses), losses
+    test = {
+        key: float(value)
+        for row in rows
+        for key, value in row.items()
+        if key.startswith("test/") and (value or "").strip()
+    }
+    if tested:
+        assert 0.0 <= test["test/acc"] <= 1.0 and 0.0 <= test["test/f1"] <= 1.0, test
+    return test

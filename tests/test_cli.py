@@ -11,6 +11,15 @@ import yaml
 from hqnn_pl import __version__
 from hqnn_pl.cli import main
 from tests.conftest import CONFIGS
+from tests.harness import assert_trained_and_tested, only_run
+
+#: One epoch of one training, one validation and one test batch.
+ONE_SHORT_EPOCH = [
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=1",
+    "--trainer.limit_val_batches=1",
+    "--trainer.limit_test_batches=1",
+]
 
 
 def run_cli(*args: str) -> None:
@@ -18,7 +27,7 @@ def run_cli(*args: str) -> None:
 
 
 @pytest.mark.parametrize("config", ["mnist/hqnn_parallel.yaml", "mnist/cnn.yaml"])
-def test_fit_fast_dev_run_on_fake_mnist(config: str, mnist_dir: Path) -> None:
+def test_fit_one_step_on_fake_mnist(config: str, mnist_dir: Path) -> None:
     run_cli(
         "fit",
         "--config",
@@ -27,9 +36,9 @@ def test_fit_fast_dev_run_on_fake_mnist(config: str, mnist_dir: Path) -> None:
         str(mnist_dir),
         "--data.init_args.download",
         "false",
-        "--trainer.fast_dev_run",
-        "2",
+        *ONE_SHORT_EPOCH,
     )
+    assert_trained_and_tested(only_run(), steps=1)
 
 
 def test_fit_writes_checkpoints_and_resolved_config(mnist_dir: Path, tmp_path: Path) -> None:

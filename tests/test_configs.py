@@ -1,4 +1,4 @@
-"""Every shipped experiment config parses, instantiates and trains a step on tiny fake data."""
+"""Every shipped experiment config parses, instantiates, trains a step and tests on fake data."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tests.conftest import CONFIGS
 from tests.data.cifar import make_cifar10_dataset
 from tests.data.idx import make_idx_dataset
 from tests.data.image_folder import make_image_folder, make_medical_mnist
+from tests.harness import assert_trained_and_tested, only_run
 
 EXPERIMENTS = sorted(
     path.relative_to(CONFIGS).as_posix()
@@ -56,7 +57,9 @@ def test_every_dataset_has_its_configs() -> None:
 def test_config_fits_one_step_on_fake_data(config: str, tmp_path: Path) -> None:
     settings = yaml.safe_load((CONFIGS / config).read_text())
     datamodule = settings["data"]["class_path"].rsplit(".", 1)[-1]
-    args = ["fit", "--config", str(CONFIGS / config), "--trainer.fast_dev_run", "1"]
+    args = ["fit", "--config", str(CONFIGS / config), "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1",
+            "--trainer.limit_test_batches=1", "--trainer.enable_progress_bar=false"]  # fmt: skip
     if datamodule != "DigitsDataModule":
         args += fake_data_args(datamodule, tmp_path)
         args += ["--data.init_args.batch_size", "4"]
@@ -65,3 +68,4 @@ def test_config_fits_one_step_on_fake_data(config: str, tmp_path: Path) -> None:
     if "weights" in settings["model"]["init_args"]:
         args += ["--model.init_args.weights", "null"]  # tests never download
     main(args)
+    assert_trained_and_tested(only_run(), steps=1)

@@ -10,6 +10,7 @@ import pytest
 from hqnn_pl.cli import main as hqnn_pl
 from hqnn_pl.experiments.robustness import main
 from tests.conftest import CONFIGS
+from tests.harness import only_run
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +156,6 @@ def test_a_classical_run_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     hqnn_pl(["fit", "--config", str(config), "--trainer.max_epochs=1",
              "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1",
              "--test_after_fit=false", "--trainer.enable_progress_bar=false"])  # fmt: skip
-    (checkpoint,) = Path("lightning_logs").rglob("last.ckpt")
+    checkpoint = only_run() / "checkpoints/last.ckpt"
     line = _fails(capsys, "--config", str(config), "--ckpt_path", str(checkpoint), "--out", "o")
     assert "CNN, which has no quantum layer" in line
