@@ -1,15 +1,75 @@
-"""The CLI harness shared by the tests: run ``hqnn-pl`` in-process and read what it left."""
+"""The CLI harness of the tests: run ``hqnn-pl`` in-process or as a child, read what it left."""
 
 from __future__ import annotations
 
 import csv
+import os
 import struct
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 from hqnn_pl.cli import main
+from tests.conftest import CONFIGS, REPO
+
+QUICKSTART = str(CONFIGS / "quickstart.yaml")
+
+#: A tiny fit of the quickstart: one epoch of a few batches, no progress bar.
+QUICK = [
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=3",
+    "--trainer.limit_val_batches=1",
+    "--trainer.limit_test_batches=1",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+]
+
+
+def fit(*args: str, config: str = QUICKSTART) -> None:
+    """Run ``hqnn-pl fit --config <quickstart> <QUICK> <args>`` in this process."""
+    main(["fit", "--config", config, *QUICK, *args])
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for ``python -m hqnn_pl`` subprocesses that can import ``tests``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
+    """Start ``python -m hqnn_pl <args>`` in ``cwd``; stdout and stderr go to files there."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hqnn_pl", *args],
+        cwd=cwd,
+        env=subprocess_env(**env),
+        stdout=(cwd / "stdout.txt").open("w"),
+        stderr=(cwd / "stderr.txt").open("w"),
+        text=True,
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120.0) -> None:
+    """Wait until ``path`` exists, failing early if ``process`` ends first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the process ended ({process.returncode}) before {path} existed")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.05)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def fails_with(capsys: pytest.CaptureFixture[str], code: int, *args: str) -> str:

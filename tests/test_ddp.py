@@ -11,8 +11,8 @@ import torch
 import yaml
 
 from hqnn_pl.cli import main
-from tests.callbacks.helpers import QUICKSTART, subprocess_env
 from tests.conftest import CONFIGS
+from tests.harness import QUICKSTART, subprocess_env
 
 QUANTUM_WEIGHTS = "network.middle.weights"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hqnn_pl.cli import main
-from tests.callbacks.helpers import QUICKSTART, fit
+from tests.harness import QUICKSTART, fit
 
 RUN = Path("runs/quickstart/version_0")
 

@@ -18,8 +18,9 @@ import yaml
 from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
 
 from hqnn_pl.cli import main
-from tests.callbacks.helpers import offline_runs, subprocess_env, wandb_offline
+from tests.callbacks.helpers import offline_runs, wandb_offline
 from tests.conftest import CONFIGS, REPO
+from tests.harness import subprocess_env
 
 __all__ = ["wandb_offline"]
 

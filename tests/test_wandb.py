@@ -10,8 +10,9 @@ import yaml
 
 from hqnn_pl.callbacks import WandbExtras
 from hqnn_pl.run.loggers import wandb_connection_problem
-from tests.callbacks.helpers import fit, offline_runs, wandb_offline
+from tests.callbacks.helpers import offline_runs, wandb_offline
 from tests.conftest import CONFIGS
+from tests.harness import fit
 
 __all__ = ["wandb_offline"]
 

@@ -1,14 +1,14 @@
-"""Shared helpers of the callback, W&B, sweep, DDP and resume tests.
+"""W&B helpers of the callback, W&B and sweep tests, and probe callbacks.
 
-Also holds probe callbacks that the subprocess tests load by class path
+The probes are loaded by class path in the runs the tests start
 (``--trainer.callbacks+=tests.callbacks.helpers.<Name>``, with the repository on PYTHONPATH).
+The CLI harness itself is :mod:`tests.harness`.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -19,63 +19,6 @@ import pytest
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
-
-from hqnn_pl.cli import main
-from tests.conftest import CONFIGS, REPO
-
-QUICKSTART = str(CONFIGS / "quickstart.yaml")
-
-#: A tiny fit of the quickstart: one epoch of a few batches, no progress bar.
-QUICK = [
-    "--trainer.max_epochs=1",
-    "--trainer.limit_train_batches=3",
-    "--trainer.limit_val_batches=1",
-    "--trainer.limit_test_batches=1",
-    "--trainer.enable_progress_bar=false",
-    "--trainer.enable_model_summary=false",
-]
-
-
-def fit(*args: str, config: str = QUICKSTART) -> None:
-    """Run ``hqnn-pl fit --config <quickstart> <QUICK> <args>`` in this process."""
-    main(["fit", "--config", config, *QUICK, *args])
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """Environment for ``python -m hqnn_pl`` subprocesses that can import ``tests``."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
-
-
-def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
-    """Start ``python -m hqnn_pl <args>`` in ``cwd``; stdout and stderr go to files there."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "hqnn_pl", *args],
-        cwd=cwd,
-        env=subprocess_env(**env),
-        stdout=(cwd / "stdout.txt").open("w"),
-        stderr=(cwd / "stderr.txt").open("w"),
-        text=True,
-    )
-
-
-def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120.0) -> None:
-    """Wait until ``path`` exists, failing early if ``process`` ends first."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if process.poll() is not None:
-            raise AssertionError(f"the process ended ({process.returncode}) before {path} existed")
-        if time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"{path} did not appear within {timeout} s")
-        time.sleep(0.05)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=False)
-
 
 #: W&B variables that could point a test at a real account, server or sweep.
 WANDB_VARIABLES = (

@@ -9,7 +9,7 @@ from hqnn_pl.callbacks import CircuitDrawer
 from hqnn_pl.callbacks.utils import quantum_layers
 from hqnn_pl.models import CNN, HQNNParallel
 from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
-from tests.callbacks.helpers import fit
+from tests.harness import fit
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -10,7 +10,7 @@ import yaml
 from hqnn_pl.callbacks.parameter_count import count_parameters, top_level_blocks
 from hqnn_pl.models import CNN, HQNNParallel
 from hqnn_pl.quantum import Quanv2d
-from tests.callbacks.helpers import fit
+from tests.harness import fit
 
 
 def test_counts_are_exact_and_split_into_quantum_and_classical() -> None:

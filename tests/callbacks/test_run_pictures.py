@@ -4,7 +4,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from hqnn_pl.callbacks import GradientMonitor, RunPictures
-from tests.callbacks.helpers import fit
+from tests.harness import fit
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

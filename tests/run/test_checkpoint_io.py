@@ -12,8 +12,7 @@ from hqnn_pl.analysis.cli import main as diagnose
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.experiments.robustness import main as robustness
 from hqnn_pl.run.checkpoint_io import verify_checkpoint
-from tests.callbacks.helpers import QUICK, QUICKSTART, fit
-from tests.harness import fails_with, flip_tensor_byte
+from tests.harness import QUICK, QUICKSTART, fails_with, fit, flip_tensor_byte
 
 RUN = Path("runs/quickstart/version_0")
 

@@ -10,8 +10,7 @@ import pytest
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.run.files import atomic_path, check_output_folder
-from tests.callbacks.helpers import QUICK, QUICKSTART
-from tests.harness import fails_with
+from tests.harness import QUICK, QUICKSTART, fails_with
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from hqnn_pl.run.lock import RunFolderLock
-from tests.callbacks.helpers import subprocess_env
+from tests.harness import subprocess_env
 
 TAKE = (
     "import sys; from pathlib import Path; from hqnn_pl.run.lock import RunFolderLock\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hqnn_pl.cli import main
-from tests.callbacks.helpers import QUICKSTART
+from tests.harness import QUICKSTART
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:

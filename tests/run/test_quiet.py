@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.callbacks.helpers import QUICK, QUICKSTART, subprocess_env
+from tests.harness import QUICK, QUICKSTART, subprocess_env
 
 
 def test_a_new_run_prints_no_false_warning_and_no_tips(tmp_path: Path) -> None:

@@ -11,8 +11,16 @@ import yaml
 
 from hqnn_pl.cli import main
 from hqnn_pl.experiments.runner import is_finished
-from tests.callbacks.helpers import QUICK, QUICKSTART, fit, load_checkpoint, start_cli
-from tests.harness import epochs_with, fails_with, metrics_rows
+from tests.harness import (
+    QUICK,
+    QUICKSTART,
+    epochs_with,
+    fails_with,
+    fit,
+    load_checkpoint,
+    metrics_rows,
+    start_cli,
+)
 
 RUNS = Path("runs/quickstart")
 RUN = RUNS / "version_0"

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from hqnn_pl.experiments.runner import is_finished
-from tests.callbacks.helpers import QUICK, QUICKSTART
-from tests.harness import fails_with
+from tests.harness import QUICK, QUICKSTART, fails_with
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from hqnn_pl.cli import main
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.models import CNN
 from hqnn_pl.run.resume import check_checkpoint_fits
-from tests.callbacks.helpers import QUICK, QUICKSTART, fit, load_checkpoint, start_cli, wait_for
+from tests.harness import QUICK, QUICKSTART, fit, load_checkpoint, start_cli, wait_for
 
 #: Two short epochs of eight batches of 16: long enough to be interrupted in the second one.
 TWO_EPOCHS = [

@@ -17,8 +17,7 @@ import yaml
 from hqnn_pl.cli import main
 from hqnn_pl.run.checkpoint_io import AtomicCheckpointIO
 from hqnn_pl.run.lock import RunFolderLock
-from tests.callbacks.helpers import QUICK, QUICKSTART, fit, load_checkpoint, subprocess_env
-from tests.harness import fails_with
+from tests.harness import QUICK, QUICKSTART, fails_with, fit, load_checkpoint, subprocess_env
 
 RUNS = Path("runs/quickstart")
 LR = "--model.init_args.optimizer.init_args.lr"
