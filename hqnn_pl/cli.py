@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import torch
 import yaml
 from lightning.fabric.plugins.io import TorchCheckpointIO
 from lightning.pytorch import Callback, Trainer
@@ -15,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
-from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 
 import hqnn_pl.datamodules
@@ -38,21 +37,20 @@ from hqnn_pl.datamodules import ImageDataModule
 from hqnn_pl.errors import ConfigurationError, NonFiniteLossError
 from hqnn_pl.models import ImageClassifier
 from hqnn_pl.run.checkpoint_io import AtomicCheckpointIO, remove_partial_files
-from hqnn_pl.run.files import disk_error, disk_error_in, remove_empty_files
-from hqnn_pl.run.loading import LINKED_ATTRIBUTES, link_data_to_model
-from hqnn_pl.run.lock import RunFolderLock
-from hqnn_pl.run.loggers import fall_back_to_offline_wandb, finish_wandb_runs, logger_configs
-from hqnn_pl.run.parser import HQNNArgumentParser
-from hqnn_pl.run.quiet import quiet_start_up
-from hqnn_pl.run.resume import (
-    check_checkpoint_fits,
+from hqnn_pl.run.continuing import (
     check_resume_keeps_experiment,
-    experiment_sections,
+    follow_copied_run,
     keep_csv_metrics,
     remove_orphan_checkpoints,
-    resolve_checkpoint_path,
 )
-from hqnn_pl.run.training import check_trains
+from hqnn_pl.run.failures import one_line_error
+from hqnn_pl.run.loading import LINKED_ATTRIBUTES, link_data_to_model
+from hqnn_pl.run.lock import RunFolderLock
+from hqnn_pl.run.loggers import fall_back_to_offline_wandb, finish_wandb_runs, root_logger_dirs
+from hqnn_pl.run.parser import HQNNArgumentParser
+from hqnn_pl.run.quiet import quiet_start_up
+from hqnn_pl.run.resume import check_checkpoint_fits, experiment_sections, resolve_checkpoint_path
+from hqnn_pl.run.training import check_trains, set_threads
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "logger": {
@@ -60,8 +58,6 @@ TRAINER_DEFAULTS: dict[str, Any] = {
         "init_args": {"save_dir": "runs", "name": "hqnn-pl"},
     },
 }
-
-_E = TypeVar("_E", bound=BaseException)
 
 #: Exit status after SIGTERM (128 + 15, as a shell reports a process killed by it).
 SIGTERM_EXIT_STATUS = 143
@@ -162,12 +158,12 @@ class HQNNCLI(LightningCLI):
         model = config.get("model") or {}
         init_args = model.get("init_args") or {}
         self._given_by_config = {key: init_args.get(key) for key in LINKED_ATTRIBUTES}
-        _set_threads(config.get("threads"))
-        _root_logger_dirs(config)
+        set_threads(config.get("threads"))
+        root_logger_dirs(config)
         fall_back_to_offline_wandb(config)
         if self.subcommand == "fit":
             check_trains(config.get("trainer"))
-        _follow_copied_run(config)
+        follow_copied_run(config)
         if (
             self.subcommand in EVALUATING_SUBCOMMANDS
             and config.get("ckpt_path") is None
@@ -441,7 +437,7 @@ def main(args: list[str] | None = None) -> None:
         print(f"hqnn-pl: error: {error}", file=sys.stderr)
         raise SystemExit(NON_FINITE_LOSS_EXIT_STATUS) from None
     except Exception as error:
-        message = _one_line_error(error, run_locks)
+        message = one_line_error(error, [lock.run_dir for lock in run_locks])
         if message is None:
             raise
         print(f"hqnn-pl: error: {message}", file=sys.stderr)
@@ -451,91 +447,6 @@ def main(args: list[str] | None = None) -> None:
             lock.release(failed_start=failed)
 
 
-def _one_line_error(error: BaseException, run_locks: list[RunFolderLock]) -> str | None:
-    """The message of an error the user can fix (a setting, a full disk), or None.
-
-    A full disk also removes the empty files its failed writes left in the run folder.
-    """
-    cause = _configuration_error(error)
-    if cause is not None:
-        return str(cause)
-    misconfiguration = _cause_of_type(error, MisconfigurationException)
-    if misconfiguration is not None:
-        return " ".join(str(misconfiguration).split())
-    full = disk_error_in(error)
-    if full is None:
-        return None
-    folder = run_locks[0].run_dir if run_locks else Path(full.filename or ".").parent
-    for lock in run_locks:
-        remove_empty_files(lock.run_dir)
-    return disk_error(folder, full, "write the run")
-
-
-def _follow_copied_run(config: Any) -> None:
-    """Resume the run folder the config was read from, when it was copied or moved.
-
-    A run's ``config.yaml`` pins its folder (``run_dir``, absolute). When that file is read
-    from another run folder (a copy: it holds ``checkpoints/``), ``--ckpt_path last`` resumes
-    the copy, never the original.
-    """
-    pinned = config.get("run_dir")
-    files = config.get("config") or []
-    if not pinned or not files or config.get("ckpt_path") != "last":
-        return
-    source = Path(str(files[-1])).absolute().parent
-    if source.resolve() == Path(pinned).resolve() or not (source / "checkpoints").is_dir():
-        return
-    rank_zero_info(f"hqnn-pl: the config was read from {source}, a copy of {pinned}: resuming it")
-    config.run_dir = str(source)
-
-
 def _is_last(callback: ModelCheckpoint) -> bool:
     """Whether ``callback`` is the ModelCheckpoint that writes ``last.ckpt`` every epoch."""
     return callback.monitor is None and callback.filename == "last"
-
-
-def _set_threads(threads: int | None) -> None:
-    """Use ``threads`` torch intra-op threads (0 or None: torch's default)."""
-    if threads is None or threads == 0:
-        return
-    if threads < 0:
-        raise ConfigurationError(
-            f"--threads {threads}: give a positive number of threads, or 0 for torch's default."
-        )
-    torch.set_num_threads(threads)
-
-
-def _root_logger_dirs(config: Any) -> None:
-    """Put relative logger folders under ``trainer.default_root_dir`` when it is given.
-
-    The configs' ``save_dir: runs`` would otherwise be relative to the current folder and
-    ``--trainer.default_root_dir`` would decide nothing. The folder is made absolute, so the
-    run's saved config means the same place from anywhere.
-    """
-    root = (config.get("trainer") or {}).get("default_root_dir")
-    if not root:
-        return
-    for entry in logger_configs(config):
-        init_args = entry.get("init_args")
-        if init_args is None:
-            continue
-        for key in ("save_dir", "dir"):
-            value = init_args.get(key)
-            if value and "://" not in str(value) and not Path(value).is_absolute():
-                init_args[key] = str(Path(root, value).absolute())
-
-
-def _configuration_error(error: BaseException | None) -> ConfigurationError | None:
-    """Find the ConfigurationError behind ``error`` (jsonargparse wraps errors of __init__)."""
-    return _cause_of_type(error, ConfigurationError)
-
-
-def _cause_of_type(error: BaseException | None, kind: type[_E]) -> _E | None:
-    """The first exception of type ``kind`` in ``error``'s chain of causes and contexts."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, kind):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None

@@ -19,7 +19,7 @@ class EpochMetricsCheckpoint(Callback):
     whose training row never reached ``metrics.csv``. This callback puts that row (the values
     Lightning is about to log, with their ``epoch`` and ``step``) into the checkpoint; when the
     CLI resumes from it, the row is written if ``metrics.csv`` lacks it
-    (:func:`hqnn_pl.run.resume.keep_csv_metrics`). Checkpoints saved mid-epoch store nothing.
+    (:func:`hqnn_pl.run.continuing.keep_csv_metrics`). Checkpoints saved mid-epoch store nothing.
     The CLI adds this callback to every run.
     """
 

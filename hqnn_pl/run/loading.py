@@ -20,6 +20,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.run.checkpoint_io import read_checkpoint
+from hqnn_pl.run.failures import cause_of_type
 
 #: Datamodule attributes the model is built from; configs never repeat them.
 LINKED_ATTRIBUTES = ("num_classes", "in_channels", "image_size")
@@ -151,12 +152,8 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 def _configuration_error(error: BaseException, config: Path) -> ConfigurationError:
     """The ConfigurationError behind ``error``, or one with jsonargparse's first reason."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ConfigurationError):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return ConfigurationError(f"--config {config}: {first_reason(str(error))}")
+    cause = cause_of_type(error, ConfigurationError)
+    return cause or ConfigurationError(f"--config {config}: {first_reason(str(error))}")
 
 
 def first_reason(message: str) -> str:

@@ -129,3 +129,23 @@ def finish_wandb_runs(loggers: list[Any], exit_code: int) -> None:
             run.finish(exit_code=exit_code)
         except Exception as error:
             rank_zero_warn(f"W&B: could not finish the run ({type(error).__name__}: {error}).")
+
+
+def root_logger_dirs(config: Any) -> None:
+    """Put relative logger folders under ``trainer.default_root_dir`` when it is given.
+
+    The configs' ``save_dir: runs`` would otherwise be relative to the current folder and
+    ``--trainer.default_root_dir`` would decide nothing. The folder is made absolute, so the
+    run's saved config means the same place from anywhere.
+    """
+    root = (config.get("trainer") or {}).get("default_root_dir")
+    if not root:
+        return
+    for entry in logger_configs(config):
+        init_args = entry.get("init_args")
+        if init_args is None:
+            continue
+        for key in ("save_dir", "dir"):
+            value = init_args.get(key)
+            if value and "://" not in str(value) and not Path(value).is_absolute():
+                init_args[key] = str(Path(root, value).absolute())

@@ -1,9 +1,11 @@
-"""Checks on what a fit will train, shared by ``hqnn-pl fit`` and ``hqnn-pl-compare``."""
+"""What a fit will train, and on how many threads: shared by the CLI and hqnn-pl-compare."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+import torch
 
 from hqnn_pl.errors import ConfigurationError
 
@@ -28,3 +30,14 @@ def check_trains(trainer: Mapping[str, Any] | None) -> None:
                 f"report an untrained model. Give --trainer.{key} of at least 1; to evaluate a "
                 "trained checkpoint, run `hqnn-pl test --ckpt_path <file>`."
             )
+
+
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` torch intra-op threads (0 or None: torch's default)."""
+    if threads is None or threads == 0:
+        return
+    if threads < 0:
+        raise ConfigurationError(
+            f"--threads {threads}: give a positive number of threads, or 0 for torch's default."
+        )
+    torch.set_num_threads(threads)
