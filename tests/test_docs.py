@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import re
 import shlex
 import shutil
@@ -171,7 +172,7 @@ def real_words(command: Command, folder: Path) -> list[str]:
 
 def config_files(words: list[str]) -> list[Path]:
     files = []
-    for flag, value in zip(words, words[1:], strict=False):
+    for flag, value in itertools.pairwise(words):
         if flag == "--config" and not value.startswith("--"):
             files.append(Path(value))
     return files
@@ -199,7 +200,7 @@ def check_hqnn_pl(words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     expected = model_class(config_files(words))
     assert expected, "the command's configs name no model"
     assert printed["model"]["class_path"].split(".")[-1] == expected.split(".")[-1]
-    for flag, value in zip(words, words[1:], strict=False):
+    for flag, value in itertools.pairwise(words):
         if flag.startswith("--model.init_args.") and not value.startswith("--"):
             keys = flag.removeprefix("--model.init_args.").split(".")
             node: Any = printed["model"]["init_args"]
