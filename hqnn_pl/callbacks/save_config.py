@@ -29,15 +29,8 @@ class RunConfigSaver(SaveConfigCallback):
     ``<save_dir>/<project>/<run id>`` for W&B), next to the checkpoints, so that
     ``hqnn-pl fit --config <run>/config.yaml --ckpt_path last`` resumes any run. With a
     ``WandbLogger`` the full resolved config (``trainer``, ``model``, ``data``, ...) also goes
-    into the run's config. Rank zero only writes.
-
-    Args:
-        parser: The parser that parsed the config.
-        config: The parsed config.
-        config_filename: Name of the file written into the run folder.
-        overwrite: Overwrite an existing file (otherwise an existing file is an error).
-        multifile: Keep the structure of several config files.
-        save_to_log_dir: Write the file (False only logs the config to W&B).
+    into the run's config. Rank zero only writes. It takes Lightning's ``SaveConfigCallback``
+    arguments (the CLI passes ``save_config_kwargs={"overwrite": True}``).
     """
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
