@@ -13,10 +13,9 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, Wand
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
-log = logging.getLogger(__name__)
+from hqnn_pl.quantum import QuantumLayer
 
-#: Module prefix of hqnn-pl's quantum layers; their parameters are the model's quantum weights.
-QUANTUM_MODULE_PREFIX = "hqnn_pl.quantum"
+log = logging.getLogger(__name__)
 
 
 def run_dir(trainer: Trainer) -> Path:
@@ -52,14 +51,11 @@ def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
 
 def is_quantum_module(module: nn.Module) -> bool:
     """Whether ``module`` is one of hqnn-pl's quantum layers (its weights are circuit weights)."""
-    return type(module).__module__.startswith(QUANTUM_MODULE_PREFIX)
+    return isinstance(module, QuantumLayer)
 
 
 def quantum_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The quantum layers of ``model`` that can draw their circuit, with their module names.
-
-    A layer qualifies when it is defined in :mod:`hqnn_pl.quantum` and offers ``qnode()`` and
-    ``example_args()`` (one circuit of the layer and example inputs with its current weights).
+    """The quantum layers of ``model`` (:class:`~hqnn_pl.quantum.QuantumLayer`), with their names.
 
     Args:
         model: Any module.
@@ -67,13 +63,7 @@ def quantum_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     Returns:
         ``(name, layer)`` pairs in module order; each layer appears once.
     """
-    return [
-        (name, module)
-        for name, module in model.named_modules()
-        if is_quantum_module(module)
-        and callable(getattr(module, "qnode", None))
-        and callable(getattr(module, "example_args", None))
-    ]
+    return [(name, module) for name, module in model.named_modules() if is_quantum_module(module)]
 
 
 def log_hyperparams(trainer: Trainer, params: dict[str, Any]) -> None:

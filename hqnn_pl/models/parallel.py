@@ -14,6 +14,7 @@ from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
 from hqnn_pl.models.trunk import ConvTrunk
 from hqnn_pl.quantum import ParallelQuantumLayer
+from hqnn_pl.quantum.execution import DEFAULT_EXECUTION, Execution
 
 
 class DenseHybridNet(nn.Module):
@@ -62,18 +63,9 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
         depth: Number of StronglyEntanglingLayers i in each circuit.
         rotation: Axis of the angle-embedding rotation.
         observable: Pauli operator measured on every qubit.
-        backend: ``torch`` (exact batched simulation, fast) or ``pennylane`` (a QNode on
-            ``device``; the route to other simulators and hardware).
-        device: PennyLane device name, used by the ``pennylane`` backend.
-        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots (both backends; the torch backend samples all qubits
-            jointly from a seeded generator); ``None`` for exact expectations.
-        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
-            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
-            pennylane backend needs ``device: default.mixed``.
-        shot_gradients: With shots on the torch backend: ``exact`` (default) or
-            ``parameter-shift`` (sampled shift rule, as on hardware).
-        method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
+        execution: How the circuits run: backend, device, diff_method, shots,
+            shot_gradients, noise, method, route (see :class:`~hqnn_pl.quantum.Execution`), e.g.
+            ``execution: {shots: 1000, noise: {depolarizing: 0.01}}``.
         quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
             values) or ``identity`` (circuit replaced by a shape-preserving identity); see
             :mod:`hqnn_pl.models.ablation`.
@@ -92,18 +84,11 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
         depth: int = 3,
         rotation: Literal["X", "Y", "Z"] = "X",
         observable: Literal["X", "Y", "Z"] = "Y",
-        backend: Literal["torch", "pennylane"] = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
-        method: Literal["auto", "dense", "gatewise"] = "auto",
         quantum_block: QuantumBlock = "trained",
-        noise: dict[str, float] | None = None,
-        shot_gradients: str | None = None,
+        execution: Execution = DEFAULT_EXECUTION,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
-        self.quantum_block = quantum_block
         for name, value in (("n_qubits", n_qubits), ("n_features", n_features)):
             if value < 1:
                 raise ConfigurationError(
@@ -120,30 +105,21 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
                 "dense features are split into n_features / n_qubits parallel circuits. Try "
                 f"n_features {' or '.join(map(str, nearby))}, or n_qubits in {divisors}."
             )
-        self.conv_channels = tuple(conv_channels)
-        self.n_features = n_features
-        self.quantum_kwargs = {
-            "n_qubits": n_qubits,
-            "n_circuits": n_features // n_qubits,
-            "depth": depth,
-            "rotation": rotation,
-            "observable": observable,
-            "backend": backend,
-            "device": device,
-            "diff_method": diff_method,
-            "shots": shots,
-            "method": method,
-            "noise": noise,
-            "shot_gradients": shot_gradients,
-        }
         super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
 
     def configure_network(self) -> nn.Module:
         """Build trunk, dense encoder, parallel quantum circuits and head."""
-        trunk = ConvTrunk(self.in_channels, self.image_size, self.conv_channels)
-        quantum = ParallelQuantumLayer(**self.quantum_kwargs)
-        return DenseHybridNet(trunk, quantum, self.n_features, self.num_classes)
+        hp = self.hparams
+        trunk = ConvTrunk(self.in_channels, self.image_size, tuple(hp.conv_channels))
+        quantum = ParallelQuantumLayer(
+            hp.n_qubits,
+            hp.n_features // hp.n_qubits,
+            hp.depth,
+            hp.rotation,
+            hp.observable,
+            execution=hp.execution,
+        )
+        return DenseHybridNet(trunk, quantum, hp.n_features, self.num_classes)
 
 
 class CNN(ImageClassifier):
@@ -173,13 +149,11 @@ class CNN(ImageClassifier):
     ) -> None:
         if n_features < 1:
             raise ConfigurationError(f"n_features must be positive, got {n_features}.")
-        self.conv_channels = tuple(conv_channels)
-        self.n_features = n_features
         super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
 
     def configure_network(self) -> nn.Module:
         """Build trunk, dense encoder, classical hidden layer and head."""
-        trunk = ConvTrunk(self.in_channels, self.image_size, self.conv_channels)
-        middle = nn.Sequential(nn.Linear(self.n_features, self.n_features), nn.ReLU())
-        return DenseHybridNet(trunk, middle, self.n_features, self.num_classes)
+        n_features = self.hparams.n_features
+        trunk = ConvTrunk(self.in_channels, self.image_size, tuple(self.hparams.conv_channels))
+        middle = nn.Sequential(nn.Linear(n_features, n_features), nn.ReLU())
+        return DenseHybridNet(trunk, middle, n_features, self.num_classes)

@@ -12,6 +12,7 @@ from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
 from hqnn_pl.quantum import QuantumPointwiseConv2d
+from hqnn_pl.quantum.execution import DEFAULT_EXECUTION, Execution
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -83,17 +84,9 @@ class QPCNN(QuantumBlockMixin, ImageClassifier):
         depth: StronglyEntanglingLayers in the shared circuit.
         measurement: ``expval`` (<Z> per qubit) or ``probs`` (basis probabilities).
         hidden_channels: Channels of the conv block after the quantum layer.
-        backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
-        device: PennyLane device name, used by the ``pennylane`` backend.
-        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots (both backends; the torch backend samples all qubits
-            jointly from a seeded generator); ``None`` for exact expectations.
-        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
-            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
-            pennylane backend needs ``device: default.mixed``.
-        shot_gradients: With shots on the torch backend: ``exact`` (default) or
-            ``parameter-shift`` (sampled shift rule, as on hardware).
-        method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
+        execution: How the circuits run: backend, device, diff_method, shots,
+            shot_gradients, noise, method, route (see :class:`~hqnn_pl.quantum.Execution`), e.g.
+            ``execution: {shots: 1000, noise: {depolarizing: 0.01}}``.
         quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
             values) or ``identity`` (circuit replaced by a shape-preserving identity); see
             :mod:`hqnn_pl.models.ablation`.
@@ -110,44 +103,25 @@ class QPCNN(QuantumBlockMixin, ImageClassifier):
         depth: int = 2,
         measurement: Literal["expval", "probs"] = "expval",
         hidden_channels: int = 16,
-        backend: Literal["torch", "pennylane"] = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
-        method: Literal["auto", "dense", "gatewise"] = "auto",
         quantum_block: QuantumBlock = "trained",
-        noise: dict[str, float] | None = None,
-        shot_gradients: str | None = None,
+        execution: Execution = DEFAULT_EXECUTION,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
-        self.quantum_block = quantum_block
-        self.stem_channels = stem_channels
-        self.hidden_channels = hidden_channels
-        self.pointwise_kwargs = {
-            "in_channels": stem_channels,
-            "depth": depth,
-            "measurement": measurement,
-            "backend": backend,
-            "device": device,
-            "diff_method": diff_method,
-            "shots": shots,
-            "method": method,
-            "noise": noise,
-            "shot_gradients": shot_gradients,
-        }
         super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
 
     def configure_network(self) -> nn.Module:
         """Build conv block, quantum 1x1 convolution, conv block and classifier."""
-        pointwise = QuantumPointwiseConv2d(**self.pointwise_kwargs)
+        hp = self.hparams
+        pointwise = QuantumPointwiseConv2d(
+            hp.stem_channels, hp.depth, hp.measurement, execution=hp.execution
+        )
         return PointwiseNet(
             self.in_channels,
             self.image_size,
-            self.stem_channels,
+            hp.stem_channels,
             pointwise,
-            self.hidden_channels,
+            hp.hidden_channels,
             self.num_classes,
         )
 
@@ -186,20 +160,18 @@ class PointwiseCNN(ImageClassifier):
                 f"stem_channels and hidden_channels must be positive, got {stem_channels} and "
                 f"{hidden_channels}."
             )
-        self.stem_channels = stem_channels
-        self.pointwise_channels = pointwise_channels or max(1, (stem_channels - 1).bit_length())
-        self.hidden_channels = hidden_channels
         super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
 
     def configure_network(self) -> nn.Module:
         """Build conv block, classical 1x1 convolution, conv block and classifier."""
-        pointwise = nn.Conv2d(self.stem_channels, self.pointwise_channels, kernel_size=1)
+        hp = self.hparams
+        width = hp.pointwise_channels or max(1, (hp.stem_channels - 1).bit_length())
+        pointwise = nn.Conv2d(hp.stem_channels, width, kernel_size=1)
         return PointwiseNet(
             self.in_channels,
             self.image_size,
-            self.stem_channels,
+            hp.stem_channels,
             pointwise,
-            self.hidden_channels,
+            hp.hidden_channels,
             self.num_classes,
         )

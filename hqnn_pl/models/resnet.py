@@ -17,6 +17,7 @@ from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import RUNTIME_KEYS, ImageClassifier
 from hqnn_pl.quantum import ParallelQuantumLayer
+from hqnn_pl.quantum.execution import DEFAULT_EXECUTION, Execution
 
 ResNetName = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
@@ -136,7 +137,7 @@ class ResNetHQNNNet(nn.Module):
         n_qubits: Qubits of the variational circuit.
         depth: StronglyEntanglingLayers of the circuit.
         num_classes: Number of output logits.
-        quantum_kwargs: Backend settings for the circuit.
+        execution: How the circuit runs.
     """
 
     def __init__(
@@ -146,7 +147,7 @@ class ResNetHQNNNet(nn.Module):
         n_qubits: int,
         depth: int,
         num_classes: int,
-        quantum_kwargs: dict[str, Any],
+        execution: Execution,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -155,7 +156,7 @@ class ResNetHQNNNet(nn.Module):
         )
         self.circuit = ParallelQuantumLayer(
             n_qubits=n_qubits, n_circuits=1, depth=depth, rotation="X", observable="Z",
-            **quantum_kwargs,
+            execution=execution,
         )  # fmt: skip
         self.head = nn.Linear(n_qubits, num_classes)
 
@@ -203,17 +204,9 @@ class ResNetHQNN(QuantumBlockMixin, _ResNetModel):
             layer4 at 1e-5 with the head at 1e-3); ``None`` uses the optimiser's.
         n_qubits: Qubits of the variational circuit.
         depth: StronglyEntanglingLayers of the circuit.
-        backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
-        device: PennyLane device name, used by the ``pennylane`` backend.
-        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots (both backends; the torch backend samples all qubits
-            jointly from a seeded generator); ``None`` for exact expectations.
-        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
-            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
-            pennylane backend needs ``device: default.mixed``.
-        shot_gradients: With shots on the torch backend: ``exact`` (default) or
-            ``parameter-shift`` (sampled shift rule, as on hardware).
-        method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
+        execution: How the circuits run: backend, device, diff_method, shots,
+            shot_gradients, noise, method, route (see :class:`~hqnn_pl.quantum.Execution`), e.g.
+            ``execution: {shots: 1000, noise: {depolarizing: 0.01}}``.
         quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
             values) or ``identity`` (circuit replaced by a shape-preserving identity); see
             :mod:`hqnn_pl.models.ablation`.
@@ -233,41 +226,21 @@ class ResNetHQNN(QuantumBlockMixin, _ResNetModel):
         backbone_lr: float | None = None,
         n_qubits: int = 6,
         depth: int = 2,
-        backend: Literal["torch", "pennylane"] = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
-        method: Literal["auto", "dense", "gatewise"] = "auto",
         quantum_block: QuantumBlock = "trained",
-        noise: dict[str, float] | None = None,
-        shot_gradients: str | None = None,
+        execution: Execution = DEFAULT_EXECUTION,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
-        self.quantum_block = quantum_block
         self._check_inputs(in_channels, backbone_lr)
-        self.backbone_name = backbone
-        self.weights = weights
-        self.n_qubits = n_qubits
-        self.depth = depth
-        self.quantum_kwargs = {
-            "backend": backend,
-            "device": device,
-            "diff_method": diff_method,
-            "shots": shots,
-            "method": method,
-            "noise": noise,
-            "shot_gradients": shot_gradients,
-        }
         super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
         self._freeze(freeze_backbone, trainable_layers)
 
     def configure_network(self) -> nn.Module:
         """Build the backbone and the quantum head."""
-        backbone, features = build_backbone(self.backbone_name, self.weights)
+        hp = self.hparams
+        backbone, features = build_backbone(hp.backbone, hp.weights)
         return ResNetHQNNNet(
-            backbone, features, self.n_qubits, self.depth, self.num_classes, self.quantum_kwargs
+            backbone, features, hp.n_qubits, hp.depth, self.num_classes, hp.execution
         )
 
 
@@ -302,13 +275,10 @@ class ResNetClassifier(_ResNetModel):
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
         self._check_inputs(in_channels, backbone_lr)
-        self.backbone_name = backbone
-        self.weights = weights
         super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
         self._freeze(freeze_backbone, trainable_layers)
 
     def configure_network(self) -> nn.Module:
         """Build the backbone and the linear head."""
-        backbone, features = build_backbone(self.backbone_name, self.weights)
+        backbone, features = build_backbone(self.hparams.backbone, self.hparams.weights)
         return ResNetLinearNet(backbone, features, self.num_classes)
