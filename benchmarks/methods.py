@@ -25,7 +25,7 @@ import torch
 from machine import describe_machine
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.quantum import ParallelQuantumLayer, engine
+from hqnn_pl.quantum import Execution, ParallelQuantumLayer, engine
 
 
 def _step(layer: ParallelQuantumLayer, x: torch.Tensor) -> Callable[[], None]:
@@ -66,7 +66,9 @@ def bench(n_qubits: int, n_circuits: int, args: argparse.Namespace) -> dict[str,
     torch.manual_seed(0)
     x = torch.rand(args.batch, n_qubits * n_circuits)
     layers = {
-        method: ParallelQuantumLayer(n_qubits, n_circuits, args.depth, method=method)
+        method: ParallelQuantumLayer(
+            n_qubits, n_circuits, args.depth, execution=Execution(method=method)
+        )
         for method in ("dense", "gatewise")
     }
     layers["gatewise"].load_state_dict(layers["dense"].state_dict())

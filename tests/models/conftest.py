@@ -3,14 +3,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hqnn_pl.quantum import Execution, QuantumLayer
+
 
 def agree_across_backends(model_class: type, quantum_attr: str, x: torch.Tensor, **kwargs) -> None:
     """The same weights give the same logits with the torch and the pennylane backend."""
     torch.manual_seed(0)
-    fast = model_class(backend="torch", **kwargs).eval()
-    oracle = model_class(backend="pennylane", **kwargs).eval()
+    fast = model_class(**kwargs, execution=Execution(backend="torch")).eval()
+    oracle = model_class(**kwargs, execution=Execution(backend="pennylane")).eval()
     oracle.load_state_dict(fast.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(fast(x), oracle(x), atol=1e-5, rtol=1e-5)
     layer: nn.Module = fast.get_submodule(quantum_attr)
-    assert type(layer).__module__.startswith("hqnn_pl.quantum")
+    assert isinstance(layer, QuantumLayer)

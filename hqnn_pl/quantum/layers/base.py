@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import copy
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -146,6 +148,25 @@ class QuantumLayer(nn.Module, abc.ABC):
     def route(self) -> str | None:
         """The route of the last call (None before the first), see :attr:`planner`."""
         return self.planner.last
+
+    def rerouted(self, route: str) -> QuantumLayer:
+        """A copy of this layer (same weights and execution) that runs ``route``.
+
+        Args:
+            route: A route of :data:`~hqnn_pl.quantum.execution.ROUTES` (or ``"auto"``).
+
+        Returns:
+            The copy.
+
+        Raises:
+            ConfigurationError: When the route cannot serve this layer's execution.
+        """
+        execution = dataclasses.replace(self.execution, route=route)
+        planner = engine_planner.Planner(execution, self.planner.shape)
+        layer = copy.deepcopy(self)
+        layer.execution = execution
+        layer.planner = planner
+        return layer
 
     def _route(self, batch: int, x: Tensor) -> str:
         """The route of a call with ``batch`` samples per circuit, like ``x`` (device, dtype)."""
