@@ -7,8 +7,8 @@ import torch
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.models import QPCNN, HQNNParallel, HQNNQuanv, RandomQuanvNet, ResNetHQNN
-from hqnn_pl.quantum.execution import Execution
 from hqnn_pl.quantum import QuantumLayer
+from hqnn_pl.quantum.execution import Execution
 
 # (model class, constructor arguments, an input, two methods that must give the same logits)
 CASES = [
