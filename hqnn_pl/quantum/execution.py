@@ -39,6 +39,7 @@ import torch
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum.circuits import DIFF_METHODS
+from hqnn_pl.quantum.engine.planner import route_method
 from hqnn_pl.quantum.engine.shots import check_shots
 from hqnn_pl.quantum.noise import Noise, check_noise_device, parse_noise
 
@@ -74,27 +75,10 @@ EXACT_ROUTES = ("dense", "host_unitary", "host_readout", "shifted", "gatewise", 
 """Routes of noise-free exact execution on the torch backend."""
 NOISY_ROUTES = ("dense_shots", "density", "pauli_transfer")
 """Routes of the torch backend with noise and/or shots."""
-HOST_ROUTES = ("host_unitary", "host_readout")
-"""Routes that compute in NumPy on the CPU."""
 BACKENDS = ("torch", "pennylane")
 """Values of ``backend``."""
 METHODS = ("auto", "dense", "gatewise", "heisenberg")
 """Values of ``method`` (each layer accepts a subset: ``heisenberg`` is Quanv2d's)."""
-
-_METHOD_OF_ROUTE = {
-    "dense": "dense",
-    "host_unitary": "dense",
-    "host_readout": "dense",
-    "shifted": "dense",
-    "gatewise": "gatewise",
-    "heisenberg": "heisenberg",
-}
-
-
-def route_method(route: str) -> str | None:
-    """The ``method`` a noise-free exact route belongs to (None for the others)."""
-    return _METHOD_OF_ROUTE.get(route)
-
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:

@@ -20,7 +20,7 @@ pays one dictionary lookup. The rules, in order:
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
@@ -33,13 +33,31 @@ from hqnn_pl.quantum.engine.shifted import use_shifted
 if TYPE_CHECKING:
     from hqnn_pl.quantum.execution import Execution
 
+HOST_ROUTES = ("host_unitary", "host_readout")
+"""Routes that compute in NumPy on the CPU."""
+_METHOD_OF_ROUTE = {
+    "dense": "dense",
+    "host_unitary": "dense",
+    "host_readout": "dense",
+    "shifted": "dense",
+    "gatewise": "gatewise",
+    "heisenberg": "heisenberg",
+}
+
+
+def route_method(route: str) -> str | None:
+    """The ``method`` a noise-free exact route belongs to (None for the others)."""
+    return _METHOD_OF_ROUTE.get(route)
+
 __all__ = [
     "DENSE_SHOT_QUBITS",
     "HEISENBERG_QUBITS",
+    "HOST_ROUTES",
     "PAULI_TRANSFER_QUBITS",
     "CircuitShape",
     "Planner",
     "plan_route",
+    "route_method",
 ]
 
 DENSE_SHOT_QUBITS = 10
@@ -74,8 +92,25 @@ class CircuitShape:
     fixed_ops: int | None = None
 
 
-def _host_ok(device: torch.device) -> bool:
-    return device.type == "cpu" and not torch.compiler.is_compiling()
+class _Call(NamedTuple):
+    """What the planner knows of one call."""
+
+    batch: int
+    device: torch.device
+    dtype: torch.dtype
+
+    def check_memory(self, shape: CircuitShape, method: str) -> None:
+        """Refuse the call when ``method`` would not fit in memory (see ``cost.check_memory``)."""
+        real_bytes = torch.finfo(self.dtype).bits // 8
+        check_memory(
+            shape.what, method, shape.n_qubits, shape.layers, shape.circuits, self.batch,
+            real_bytes, self.device,
+        )  # fmt: skip
+
+    @property
+    def on_host(self) -> bool:
+        """Whether NumPy can serve the call: on the CPU, outside ``torch.compile``."""
+        return self.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def _noisy_route(execution: Execution, shape: CircuitShape) -> str:
@@ -87,20 +122,7 @@ def _noisy_route(execution: Execution, shape: CircuitShape) -> str:
     return "density"
 
 
-def _memory(shape: CircuitShape, method: str, batch: int, dtype: torch.dtype, device: torch.device):
-    real_bytes = torch.finfo(dtype).bits // 8
-    check_memory(
-        shape.what, method, shape.n_qubits, shape.layers, shape.circuits, batch, real_bytes, device
-    )
-
-
-def _exact_route(
-    execution: Execution,
-    shape: CircuitShape,
-    batch: int,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> str:
+def _exact_route(execution: Execution, shape: CircuitShape, call: _Call) -> str:
     n, routes, method = shape.n_qubits, shape.routes, execution.method
     amplitudes = {"dense", "gatewise"} & set(routes)
     if method == "heisenberg" or (
@@ -112,40 +134,32 @@ def _exact_route(
     if shape.fixed_ops is not None:  # one (2N x N) matmul per sample vs a pass per gate
         if method == "auto":
             method = "dense" if 4**n <= 4 * 2**n * shape.fixed_ops else "gatewise"
-        _memory(shape, method, batch, dtype, device)
+        call.check_memory(shape, method)
         return method
-    host = "host_unitary" in routes and _host_ok(device) and use_host(device, n)
-    real_bytes = torch.finfo(dtype).bits // 8
-    method = choose_method(method, n, shape.layers, shape.circuits, batch, real_bytes, host)
-    _memory(shape, method, batch, dtype, device)
+    host = "host_unitary" in routes and use_host(call.device, n)
+    real_bytes = torch.finfo(call.dtype).bits // 8
+    method = choose_method(method, n, shape.layers, shape.circuits, call.batch, real_bytes, host)
+    call.check_memory(shape, method)
     if method == "gatewise":
         return "gatewise"
-    if "host_readout" in routes and _host_ok(device) and use_host_readout(
-        device, n, shape.circuits, batch
-    ):
+    if "host_readout" in routes and use_host_readout(call.device, n, shape.circuits, call.batch):
         return "host_readout"
     if "shifted" in routes and not host and use_shifted(n, shape.weights_per_circuit):
         return "shifted"
     return "host_unitary" if host else "dense"
 
 
-def _check_forced(
-    execution: Execution,
-    shape: CircuitShape,
-    batch: int,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> str:
+def _forced_route(execution: Execution, shape: CircuitShape, call: _Call) -> str:
     route = execution.route
-    if route in ("host_unitary", "host_readout") and not _host_ok(device):
-        where = "inside torch.compile" if device.type == "cpu" else f"on {device}"
+    if route in HOST_ROUTES and not call.on_host:
+        where = "inside torch.compile" if call.device.type == "cpu" else f"on {call.device}"
         raise ConfigurationError(
             f"{shape.what}: route={route!r} computes in NumPy on the CPU, but this call runs "
             f"{where}; use route 'auto' or 'dense'."
         )
-    if route in ("dense", "host_unitary", "host_readout", "shifted", "gatewise"):
-        method = "gatewise" if route == "gatewise" else "dense"
-        _memory(shape, method, batch, dtype, device)
+    method = route_method(route)
+    if method in ("dense", "gatewise"):
+        call.check_memory(shape, method)
     return route
 
 
@@ -174,11 +188,12 @@ def plan_route(
     """
     if execution.backend == "pennylane":
         return "pennylane"
+    call = _Call(batch, device, dtype)
     if execution.route != "auto":
-        return _check_forced(execution, shape, batch, device, dtype)
+        return _forced_route(execution, shape, call)
     if execution.noisy:
         return _noisy_route(execution, shape)
-    return _exact_route(execution, shape, batch, device, dtype)
+    return _exact_route(execution, shape, call)
 
 
 class Planner:
