@@ -55,6 +55,39 @@ class CircuitSpec:
     family: Callable[[int, int], CircuitSpec] | None = field(default=None, repr=False)
     depth: int | None = None
 
+    @classmethod
+    def layered(
+        cls,
+        name: str,
+        circuit: tuple[Callable[..., Any], dict[str, Any]],
+        sizes: tuple[int, int, int],
+        input_kind: InputKind,
+        weights: Tensor | None,
+        family: Callable[[int, int], CircuitSpec],
+    ) -> CircuitSpec:
+        """The spec of a StronglyEntanglingLayers circuit: weights ``(C, depth, n, 3)``.
+
+        Args:
+            name: Short description.
+            circuit: The PennyLane quantum function and its static keyword arguments.
+            sizes: ``(n_qubits, depth, n_inputs)``.
+            input_kind: How inputs are encoded.
+            weights: The circuits' weights, or None for a family member without weights.
+            family: ``(n_qubits, depth) -> CircuitSpec`` for the gradient-variance scan.
+
+        Returns:
+            The spec.
+        """
+        n_qubits, depth, n_inputs = sizes
+        shape = (depth, n_qubits, 3)
+        if weights is None:
+            weights = torch.zeros(0, *shape, dtype=torch.float64)
+        return cls(
+            name=name, qfunc=circuit[0], kwargs=circuit[1], n_qubits=n_qubits,
+            n_inputs=n_inputs, weight_shape=shape, input_kind=input_kind,
+            circuit_weights=weights, family=family, depth=depth,
+        )  # fmt: skip
+
     @property
     def input_scale(self) -> float:
         """Factor from an embedding angle to the input that produces it (``1/π`` for pixels)."""

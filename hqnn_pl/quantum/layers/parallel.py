@@ -47,24 +47,13 @@ def parallel_spec(
     Returns:
         The spec, with the family of the same circuit at other sizes.
     """
-    shape = (depth, n_qubits, 3)
-    if weights is None:
-        weights = torch.zeros(0, *shape, dtype=torch.float64)
-
-    def family(n: int, d: int) -> CircuitSpec:
-        return parallel_spec(n, d, rotation, observable)
-
-    return CircuitSpec(
-        name=f"parallel(n_qubits={n_qubits}, depth={depth}, R{rotation} embedding, <{observable}>)",
-        qfunc=circuits.parallel_circuit,
-        kwargs={"rotation": rotation, "observable": observable},
-        n_qubits=n_qubits,
-        n_inputs=n_qubits,
-        weight_shape=shape,
-        input_kind="angle",
-        circuit_weights=weights,
-        family=family,
-        depth=depth,
+    return CircuitSpec.layered(
+        f"parallel(n_qubits={n_qubits}, depth={depth}, R{rotation} embedding, <{observable}>)",
+        (circuits.parallel_circuit, {"rotation": rotation, "observable": observable}),
+        (n_qubits, depth, n_qubits),
+        "angle",
+        weights,
+        lambda n, d: parallel_spec(n, d, rotation, observable),
     )
 
 

@@ -46,27 +46,14 @@ def qpcnn_spec(
     Returns:
         The spec, with the family of the same circuit at other sizes.
     """
-    shape = (depth, n_qubits, 3)
-    if weights is None:
-        weights = torch.zeros(0, *shape, dtype=torch.float64)
-
-    def family(n: int, d: int) -> CircuitSpec:
-        return qpcnn_spec(2**n, n, d)
-
-    return CircuitSpec(
-        name=(
-            f"qpcnn(in_channels={in_channels}, n_qubits={n_qubits}, depth={depth}, "
-            "amplitude embedding, <Z>)"
-        ),
-        qfunc=circuits.qpcnn_circuit,
-        kwargs={"measurement": "expval"},
-        n_qubits=n_qubits,
-        n_inputs=in_channels,
-        weight_shape=shape,
-        input_kind="amplitude",
-        circuit_weights=weights,
-        family=family,
-        depth=depth,
+    return CircuitSpec.layered(
+        f"qpcnn(in_channels={in_channels}, n_qubits={n_qubits}, depth={depth}, "
+        "amplitude embedding, <Z>)",
+        (circuits.qpcnn_circuit, {"measurement": "expval"}),
+        (n_qubits, depth, in_channels),
+        "amplitude",
+        weights,
+        lambda n, d: qpcnn_spec(2**n, n, d),
     )
 
 
