@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.quantum import QuantumLayer
+from hqnn_pl.quantum.layers import is_quantum_layer, quantum_layers
 from hqnn_pl.quantum.spec import CircuitSpec, InputKind
 
 __all__ = ["CircuitSpec", "InputKind", "circuit_spec", "quantum_layers"]
@@ -28,21 +28,9 @@ def circuit_spec(layer: nn.Module) -> CircuitSpec:
     Raises:
         ConfigurationError: For a module that is not one of these layers.
     """
-    if isinstance(layer, QuantumLayer):
+    if is_quantum_layer(layer):
         return layer.circuit_spec()
     raise ConfigurationError(
         f"{type(layer).__name__} is not a quantum layer the diagnostics know; expected a "
         "QuantumLayer (ParallelQuantumLayer, Quanv2d, RandomQuanv2d, QuantumPointwiseConv2d)."
     )
-
-
-def quantum_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The quantum layers of ``model`` the diagnostics can analyse, with their module names.
-
-    Args:
-        model: Any module.
-
-    Returns:
-        ``(name, layer)`` pairs in module order.
-    """
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, QuantumLayer)]

@@ -33,7 +33,7 @@ from typing import Literal
 from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.quantum import QuantumLayer
+from hqnn_pl.quantum.layers import QuantumLayer, is_quantum_layer
 from hqnn_pl.quantum.layers.pointwise import ChannelIdentity
 from hqnn_pl.quantum.layers.quanv import PatchIdentity
 
@@ -75,12 +75,12 @@ def apply_quantum_block(network: nn.Module, mode: str, model_name: str) -> nn.Mo
         raise ConfigurationError(
             f"quantum_block={mode!r} is not a mode; use one of {', '.join(QUANTUM_BLOCK_MODES)}."
         )
-    if isinstance(network, QuantumLayer):
+    if is_quantum_layer(network):
         return _ablate(network, mode)
     found = False
     for parent in list(network.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, QuantumLayer):
+            if is_quantum_layer(child):
                 found = True
                 setattr(parent, name, _ablate(child, mode))
     if not found:

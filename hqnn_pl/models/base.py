@@ -19,8 +19,8 @@ from torchmetrics.classification import (
 )
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.quantum import QuantumLayer
 from hqnn_pl.quantum.execution import as_execution
+from hqnn_pl.quantum.layers import is_quantum_layer
 
 #: Hyperparameters that fix a network's shape: a checkpoint only fits a model that agrees on them.
 ARCHITECTURE_KEYS = ("num_classes", "in_channels", "image_size")
@@ -314,7 +314,7 @@ class ImageClassifier(LightningModule, ABC):
         quantum = sum(
             p.numel()
             for module in self.modules()
-            if isinstance(module, QuantumLayer)
+            if is_quantum_layer(module)
             for p in module.parameters()
             if p.requires_grad
         )

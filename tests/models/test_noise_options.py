@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hqnn_pl.cli import main
 from hqnn_pl.models import HQNNParallel
@@ -72,3 +73,19 @@ def test_execution_is_the_runtime_setting_of_a_checkpoint() -> None:
         num_classes=10, in_channels=1, image_size=8, execution=Execution(noise={"readout": 0.1})
     )
     assert model.network.middle.noise.readout == 0.1
+
+
+def test_execution_from_yaml_and_from_a_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = tmp_path / "execution.yaml"
+    extra.write_text(
+        "model:\n  init_args:\n    execution: {shots: 1000, noise: {depolarizing: 0.01}}\n"
+    )
+    args = ["fit", "--config", str(CONFIGS / "quickstart.yaml"), "--config", str(extra)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--model.init_args.execution.method", "gatewise", "--print_config"])
+    assert exit_info.value.code == 0
+    execution = yaml.safe_load(capsys.readouterr().out)["model"]["init_args"]["execution"]
+    assert execution["shots"] == 1000 and execution["noise"] == {"depolarizing": 0.01}
+    assert execution["method"] == "gatewise" and execution["route"] == "auto"

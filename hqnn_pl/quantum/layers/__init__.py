@@ -16,7 +16,7 @@ loads into a layer with the other, and without shots both give the same outputs.
 circuit touches its definition in ``circuits.py``, its layer module here, and its tests.
 """
 
-from hqnn_pl.quantum.layers.base import QuantumLayer
+from hqnn_pl.quantum.layers.base import QuantumLayer, is_quantum_layer, quantum_layers
 from hqnn_pl.quantum.layers.parallel import ParallelQuantumLayer
 from hqnn_pl.quantum.layers.pointwise import QuantumPointwiseConv2d
 from hqnn_pl.quantum.layers.quanv import Quanv2d
@@ -28,4 +28,6 @@ __all__ = [
     "QuantumPointwiseConv2d",
     "Quanv2d",
     "RandomQuanv2d",
+    "is_quantum_layer",
+    "quantum_layers",
 ]

@@ -320,6 +320,26 @@ class QuantumLayer(nn.Module, abc.ABC):
         return extra
 
 
+def is_quantum_layer(module: nn.Module) -> bool:
+    """Whether ``module`` is a quantum layer (its parameters are circuit weights).
+
+    The one test every tool uses: an instance of :class:`QuantumLayer`.
+    """
+    return isinstance(module, QuantumLayer)
+
+
+def quantum_layers(model: nn.Module) -> list[tuple[str, QuantumLayer]]:
+    """The quantum layers of ``model`` with their module names, in module order.
+
+    Args:
+        model: Any module.
+
+    Returns:
+        ``(name, layer)`` pairs; each layer appears once.
+    """
+    return [(name, module) for name, module in model.named_modules() if is_quantum_layer(module)]
+
+
 def _check_image(name: str, x: Tensor, kernel_size: int | None = None) -> None:
     if x.ndim != 4:
         raise ValueError(
