@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.models.hybrid import HybridClassifier
 from hqnn_pl.models.trunk import ConvTrunk
 from hqnn_pl.quantum import ParallelQuantumLayer
-from hqnn_pl.quantum.execution import DEFAULT_EXECUTION, Execution
 
 
 class DenseHybridNet(nn.Module):
@@ -44,7 +41,7 @@ class DenseHybridNet(nn.Module):
         return self.head(self.middle(self.encoder(self.trunk(x))))
 
 
-class HQNNParallel(QuantumBlockMixin, ImageClassifier):
+class HQNNParallel(HybridClassifier):
     """HQNN-Parallel: a conv trunk, then c parallel quantum circuits as the hidden dense layer.
 
     Senokosov et al., "Quantum machine learning for image classification", Mach. Learn.: Sci.
@@ -63,14 +60,8 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
         depth: Number of StronglyEntanglingLayers i in each circuit.
         rotation: Axis of the angle-embedding rotation.
         observable: Pauli operator measured on every qubit.
-        execution: How the circuits run: backend, device, diff_method, shots,
-            shot_gradients, noise, method, route (see :class:`~hqnn_pl.quantum.Execution`), e.g.
-            ``execution: {shots: 1000, noise: {depolarizing: 0.01}}``.
-        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
-            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
-            :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``execution``, ``quantum_block``, ``optimizer``, ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
     def __init__(
@@ -84,10 +75,7 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
         depth: int = 3,
         rotation: Literal["X", "Y", "Z"] = "X",
         observable: Literal["X", "Y", "Z"] = "Y",
-        quantum_block: QuantumBlock = "trained",
-        execution: Execution = DEFAULT_EXECUTION,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         for name, value in (("n_qubits", n_qubits), ("n_features", n_features)):
             if value < 1:
@@ -105,7 +93,7 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
                 "dense features are split into n_features / n_qubits parallel circuits. Try "
                 f"n_features {' or '.join(map(str, nearby))}, or n_qubits in {divisors}."
             )
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build trunk, dense encoder, parallel quantum circuits and head."""
@@ -133,8 +121,7 @@ class CNN(ImageClassifier):
         image_size: Input image side in pixels (linked from the datamodule).
         conv_channels: Output channels of each conv block.
         n_features: Width n of the dense part (20 matches HQNN-Parallel's 4 circuits x 5 qubits).
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -144,12 +131,11 @@ class CNN(ImageClassifier):
         image_size: int,
         conv_channels: Sequence[int] = (16, 32),
         n_features: int = 20,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         if n_features < 1:
             raise ConfigurationError(f"n_features must be positive, got {n_features}.")
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build trunk, dense encoder, classical hidden layer and head."""

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.models.hybrid import HybridClassifier
 from hqnn_pl.quantum import QuantumPointwiseConv2d
-from hqnn_pl.quantum.execution import DEFAULT_EXECUTION, Execution
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -67,7 +64,7 @@ class PointwiseNet(nn.Module):
         return self.head(self.body(self.norm(self.pointwise(self.stem(x)))))
 
 
-class QPCNN(QuantumBlockMixin, ImageClassifier):
+class QPCNN(HybridClassifier):
     """Quantum pointwise CNN: the 1x1 convolution after the first block is a quantum circuit.
 
     At every pixel the ``stem_channels``-vector is L2-normalised and amplitude-encoded into
@@ -84,14 +81,8 @@ class QPCNN(QuantumBlockMixin, ImageClassifier):
         depth: StronglyEntanglingLayers in the shared circuit.
         measurement: ``expval`` (<Z> per qubit) or ``probs`` (basis probabilities).
         hidden_channels: Channels of the conv block after the quantum layer.
-        execution: How the circuits run: backend, device, diff_method, shots,
-            shot_gradients, noise, method, route (see :class:`~hqnn_pl.quantum.Execution`), e.g.
-            ``execution: {shots: 1000, noise: {depolarizing: 0.01}}``.
-        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
-            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
-            :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``execution``, ``quantum_block``, ``optimizer``, ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
     def __init__(
@@ -103,12 +94,9 @@ class QPCNN(QuantumBlockMixin, ImageClassifier):
         depth: int = 2,
         measurement: Literal["expval", "probs"] = "expval",
         hidden_channels: int = 16,
-        quantum_block: QuantumBlock = "trained",
-        execution: Execution = DEFAULT_EXECUTION,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build conv block, quantum 1x1 convolution, conv block and classifier."""
@@ -140,8 +128,7 @@ class PointwiseCNN(ImageClassifier):
         pointwise_channels: Output maps of the 1x1 convolution; ``None`` matches QPCNN's
             ``expval`` output (ceil(log2(stem_channels)), at least 1).
         hidden_channels: Channels of the conv block after the 1x1 convolution.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -152,15 +139,14 @@ class PointwiseCNN(ImageClassifier):
         stem_channels: int = 8,
         pointwise_channels: int | None = None,
         hidden_channels: int = 16,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         if stem_channels < 1 or hidden_channels < 1:
             raise ConfigurationError(
                 f"stem_channels and hidden_channels must be positive, got {stem_channels} and "
                 f"{hidden_channels}."
             )
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build conv block, classical 1x1 convolution, conv block and classifier."""

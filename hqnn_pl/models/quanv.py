@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from typing import Any
+
 from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.models.hybrid import HybridClassifier
 from hqnn_pl.quantum import Quanv2d
-from hqnn_pl.quantum.execution import DEFAULT_EXECUTION, Execution
 
 
 def conv_output_side(image_size: int, kernel_size: int, stride: int) -> int:
@@ -34,7 +33,7 @@ def conv_output_side(image_size: int, kernel_size: int, stride: int) -> int:
     return (image_size - kernel_size) // stride + 1
 
 
-class HQNNQuanv(QuantumBlockMixin, ImageClassifier):
+class HQNNQuanv(HybridClassifier):
     """HQNN-Quanv: a trainable 2x2 quanvolution (4 qubits, 4 weights) -> flatten -> Linear.
 
     Each 2x2 patch of each channel is RY(pi x)-embedded into 4 qubits, passed through the paper's
@@ -48,28 +47,14 @@ class HQNNQuanv(QuantumBlockMixin, ImageClassifier):
         in_channels: Input image channels (linked from the datamodule).
         image_size: Input image side in pixels (linked from the datamodule).
         stride: Step of the 2x2 quanvolution kernel.
-        execution: How the circuits run: backend, device, diff_method, shots,
-            shot_gradients, noise, method, route (see :class:`~hqnn_pl.quantum.Execution`), e.g.
-            ``execution: {shots: 1000, noise: {depolarizing: 0.01}}``.
-        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
-            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
-            :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``execution``, ``quantum_block``, ``optimizer``, ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
     def __init__(
-        self,
-        num_classes: int,
-        in_channels: int,
-        image_size: int,
-        stride: int = 2,
-        quantum_block: QuantumBlock = "trained",
-        execution: Execution = DEFAULT_EXECUTION,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        self, num_classes: int, in_channels: int, image_size: int, stride: int = 2, **kwargs: Any
     ) -> None:
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build quanvolution, flatten and the linear classifier."""
@@ -93,8 +78,7 @@ class QuanvCNN(ImageClassifier):
         out_channels: Output channels of the 2x2 convolution (1: CNN1, 4: CNN4).
         stride: Step of the 2x2 kernel.
         bias: Give the convolution a bias per output channel.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -105,14 +89,13 @@ class QuanvCNN(ImageClassifier):
         out_channels: int = 4,
         stride: int = 2,
         bias: bool = True,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         if out_channels < 1 or stride < 1:
             raise ConfigurationError(
                 f"out_channels and stride must be positive, got {out_channels} and {stride}."
             )
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build the 2x2 convolution, flatten and the linear classifier."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from typing import Any
+
 from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
+from hqnn_pl.models.ablation import QuantumBlock
 from hqnn_pl.models.base import RUNTIME_KEYS, ImageClassifier
 from hqnn_pl.models.feature_cache import FeatureCache
+from hqnn_pl.models.hybrid import HybridClassifier
 from hqnn_pl.models.quanv import conv_output_side
 from hqnn_pl.quantum import RandomQuanv2d
 from hqnn_pl.quantum.execution import DEFAULT_EXECUTION, Execution, as_execution
@@ -25,7 +26,7 @@ def mlp_head(in_features: int, hidden_features: int, num_classes: int) -> nn.Seq
     )
 
 
-class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
+class RandomQuanvNet(HybridClassifier):
     """A seeded random k x k quanvolution (not trained) -> Flatten -> Linear -> ReLU -> Linear.
 
     Each k x k patch of each channel is RY(pi x)-embedded into k*k qubits, transformed by a fixed
@@ -46,13 +47,11 @@ class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
         hidden_features: Width of the classifier's hidden layer.
         cache_features: Compute the quanvolution once per distinct image.
         cache_size: Most images whose features are cached.
-        execution: How the circuits run: backend, device, diff_method, shots,
-            shot_gradients, noise, method, route (see :class:`~hqnn_pl.quantum.Execution`), e.g.
-            ``execution: {shots: 1000, noise: {depolarizing: 0.01}}``.
         quantum_block: ``frozen`` (the random circuit, which never trains) or ``identity`` (the
             patches' pixels instead of the circuit's outputs); see :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        execution: How the circuits run (see :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
     runtime_hparams = RUNTIME_KEYS | {"cache_size"}
@@ -71,8 +70,7 @@ class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
         cache_size: int = 100_000,
         quantum_block: QuantumBlock = "frozen",
         execution: Execution = DEFAULT_EXECUTION,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         if quantum_block == "trained":
             raise ConfigurationError(
@@ -87,7 +85,9 @@ class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
                 "every epoch instead of sampling anew: set --model.init_args.cache_features "
                 "false (or shots null for exact features)."
             )
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        super().__init__(
+            num_classes, in_channels, image_size, execution, quantum_block, **kwargs
+        )
 
     def configure_network(self) -> nn.Module:
         """Build the (cached) random quanvolution and the MLP classifier."""
@@ -111,8 +111,7 @@ class PixelBaseline(ImageClassifier):
         in_channels: Input image channels (linked from the datamodule).
         image_size: Input image side in pixels (linked from the datamodule).
         hidden_features: Width of the classifier's hidden layer.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -121,10 +120,9 @@ class PixelBaseline(ImageClassifier):
         in_channels: int,
         image_size: int,
         hidden_features: int = 128,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build the MLP classifier on flattened pixels."""

@@ -8,16 +8,15 @@ from typing import Any, Literal
 from urllib.error import URLError
 
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchvision import models
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import RUNTIME_KEYS, ImageClassifier
+from hqnn_pl.models.hybrid import HybridClassifier
 from hqnn_pl.quantum import ParallelQuantumLayer
-from hqnn_pl.quantum.execution import DEFAULT_EXECUTION, Execution
+from hqnn_pl.quantum.execution import Execution
 
 ResNetName = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
@@ -184,7 +183,7 @@ class ResNetLinearNet(nn.Module):
         return self.head(self.backbone(x))
 
 
-class ResNetHQNN(QuantumBlockMixin, _ResNetModel):
+class ResNetHQNN(HybridClassifier, _ResNetModel):
     """A ResNet backbone with a variational quantum head (Watt, Shadoyan, Nguyen 2026).
 
     The backbone's features are projected to q angles ``tanh(h) * s * pi`` (trainable s),
@@ -204,14 +203,8 @@ class ResNetHQNN(QuantumBlockMixin, _ResNetModel):
             layer4 at 1e-5 with the head at 1e-3); ``None`` uses the optimiser's.
         n_qubits: Qubits of the variational circuit.
         depth: StronglyEntanglingLayers of the circuit.
-        execution: How the circuits run: backend, device, diff_method, shots,
-            shot_gradients, noise, method, route (see :class:`~hqnn_pl.quantum.Execution`), e.g.
-            ``execution: {shots: 1000, noise: {depolarizing: 0.01}}``.
-        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
-            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
-            :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``execution``, ``quantum_block``, ``optimizer``, ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
     def __init__(
@@ -226,13 +219,10 @@ class ResNetHQNN(QuantumBlockMixin, _ResNetModel):
         backbone_lr: float | None = None,
         n_qubits: int = 6,
         depth: int = 2,
-        quantum_block: QuantumBlock = "trained",
-        execution: Execution = DEFAULT_EXECUTION,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         self._check_inputs(in_channels, backbone_lr)
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
         self._freeze(freeze_backbone, trainable_layers)
 
     def configure_network(self) -> nn.Module:
@@ -257,8 +247,7 @@ class ResNetClassifier(_ResNetModel):
         freeze_backbone: Freeze the backbone except ``trainable_layers``.
         trainable_layers: Backbone children left trainable when frozen, e.g. ``[layer4]``.
         backbone_lr: Learning rate of the backbone's parameters; ``None`` uses the optimiser's.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -271,11 +260,10 @@ class ResNetClassifier(_ResNetModel):
         freeze_backbone: bool = False,
         trainable_layers: Sequence[str] = (),
         backbone_lr: float | None = None,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         self._check_inputs(in_channels, backbone_lr)
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
         self._freeze(freeze_backbone, trainable_layers)
 
     def configure_network(self) -> nn.Module:
