@@ -59,6 +59,23 @@ class PointwiseNet(nn.Module):
             nn.Flatten(), nn.Linear(hidden_channels * side * side, num_classes)
         )
 
+    @classmethod
+    def around(cls, pointwise: nn.Module, model: ImageClassifier) -> PointwiseNet:
+        """The network of ``model`` (its data shape, ``stem_channels``, ``hidden_channels``).
+
+        Args:
+            pointwise: The 1x1 layer.
+            model: The LightningModule whose hyperparameters size the network.
+
+        Returns:
+            The network.
+        """
+        hp = model.hparams
+        return cls(
+            model.in_channels, model.image_size, hp.stem_channels, pointwise,
+            hp.hidden_channels, model.num_classes,
+        )  # fmt: skip
+
     def forward(self, x: Tensor) -> Tensor:
         """Map images (B, C, H, W) to logits (B, num_classes)."""
         return self.head(self.body(self.norm(self.pointwise(self.stem(x)))))
@@ -104,14 +121,7 @@ class QPCNN(HybridClassifier):
         pointwise = QuantumPointwiseConv2d(
             hp.stem_channels, hp.depth, hp.measurement, execution=hp.execution
         )
-        return PointwiseNet(
-            self.in_channels,
-            self.image_size,
-            hp.stem_channels,
-            pointwise,
-            hp.hidden_channels,
-            self.num_classes,
-        )
+        return PointwiseNet.around(pointwise, self)
 
 
 class PointwiseCNN(ImageClassifier):
@@ -152,12 +162,4 @@ class PointwiseCNN(ImageClassifier):
         """Build conv block, classical 1x1 convolution, conv block and classifier."""
         hp = self.hparams
         width = hp.pointwise_channels or max(1, (hp.stem_channels - 1).bit_length())
-        pointwise = nn.Conv2d(hp.stem_channels, width, kernel_size=1)
-        return PointwiseNet(
-            self.in_channels,
-            self.image_size,
-            hp.stem_channels,
-            pointwise,
-            hp.hidden_channels,
-            self.num_classes,
-        )
+        return PointwiseNet.around(nn.Conv2d(hp.stem_channels, width, kernel_size=1), self)

@@ -118,24 +118,9 @@ class QuantumLayer(nn.Module, abc.ABC):
         return self.execution.backend
 
     @property
-    def qml_device(self) -> str:
-        """The PennyLane device of the pennylane backend."""
-        return self.execution.device
-
-    @property
-    def diff_method(self) -> str:
-        """The pennylane backend's differentiation method."""
-        return self.execution.diff_method
-
-    @property
     def shots(self) -> int | None:
         """Shots per circuit execution, or None for exact expectations."""
         return self.execution.shots
-
-    @property
-    def method(self) -> str:
-        """The torch engine's method option."""
-        return self.execution.method
 
     @property
     def shot_gradients(self) -> str | None:
@@ -235,8 +220,8 @@ class QuantumLayer(nn.Module, abc.ABC):
         self._qnode_cache = circuits.make_qnode(
             qfunc,
             self.n_qubits,
-            device=self.qml_device,
-            diff_method=self.diff_method,
+            device=self.execution.device,
+            diff_method=self.execution.diff_method,
             shots=self.shots,
             example_args=self.example_args(),
             **kwargs,

@@ -299,9 +299,9 @@ class Quanv2d(Quanvolution):
             ("heisenberg", "pauli_transfer", "density"),
         )
         super().__init__(kernel_size, stride, execution, shape)
-        if self.method in ("dense", "gatewise"):
+        if self.execution.method in ("dense", "gatewise"):
             raise ConfigurationError(
-                f"Quanv2d cannot run with method={self.method!r}: its block runs in the "
+                f"Quanv2d cannot run with method={self.execution.method!r}: its block runs in the "
                 "Heisenberg picture (exact weight gradients by parameter shift). Use "
                 "method='heisenberg' or 'auto'."
             )

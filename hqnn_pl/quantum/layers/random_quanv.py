@@ -101,7 +101,7 @@ class RandomQuanv2d(Quanvolution):
             what, n_qubits, n_random_layers, 1, 0, routes, 3 * n_random_layers * n_qubits
         )
         super().__init__(kernel_size, stride, execution, shape)
-        if self.method == "heisenberg" and n_qubits > HEISENBERG_QUBITS:
+        if self.execution.method == "heisenberg" and n_qubits > HEISENBERG_QUBITS:
             raise ConfigurationError(
                 f"RandomQuanv2d(kernel_size={kernel_size}) cannot run with method='heisenberg': "
                 f"it holds 3^n Pauli strings, for up to {HEISENBERG_QUBITS} qubits "
