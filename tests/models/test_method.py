@@ -36,8 +36,8 @@ def test_method_reaches_the_layer_and_both_methods_agree(
     torch.manual_seed(0)
     first = model_class(**kwargs, execution=Execution(method=methods[0])).eval()
     second = model_class(**kwargs, execution=Execution(method=methods[1])).eval()
-    assert _quantum_layer(first).method == methods[0]
-    assert _quantum_layer(second).method == methods[1]
+    assert _quantum_layer(first).execution.method == methods[0]
+    assert _quantum_layer(second).execution.method == methods[1]
     second.load_state_dict(first.state_dict())
     second.check_hyperparameters(dict(first.hparams))  # a checkpoint loads under either method
     x = torch.rand(shape)
