@@ -4,7 +4,8 @@ One circuit (RX embedding, ``--depth`` StronglyEntanglingLayers, ``<Y>`` on ever
 ``--batch``, forward + backward, float32: the ``dense`` method as it runs (on CPU, up to 8 qubits:
 the circuit or its unitary in NumPy with a written-out backward pass; elsewhere shifted-unitary
 gradients for 2-4 qubits), the same with plain autograd through the torch build, the
-``gatewise`` method, and what ``auto`` picks. Methods are interleaved within each repeat, so
+``gatewise`` method, and the route ``auto`` picks (``Execution(route="dense")`` forces plain
+autograd). Methods are interleaved within each repeat, so
 machine load hits all alike; the best of the repeats is printed ("-": a first call past
 ``--budget-s``, or refused by the memory check). Also HQNN-Parallel's layer (q=5, c=4).
 
@@ -25,7 +26,7 @@ import torch
 from machine import describe_machine
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.quantum import ParallelQuantumLayer, engine
+from hqnn_pl.quantum import Execution, ParallelQuantumLayer
 
 
 def _step(layer: ParallelQuantumLayer, x: torch.Tensor) -> Callable[[], None]:
@@ -42,42 +43,21 @@ def _time(run: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-_SHORTCUTS = ("use_host_readout", "use_host", "use_shifted")
-
-
-def _plain_dense(run: Callable[[], None]) -> Callable[[], None]:
-    """``run`` with the NumPy paths and the shifted gradients off (plain autograd through U)."""
-
-    def plain() -> None:
-        originals = [getattr(engine, name) for name in _SHORTCUTS]
-        for name in _SHORTCUTS:
-            setattr(engine, name, lambda *args: False)
-        try:
-            run()
-        finally:
-            for name, original in zip(_SHORTCUTS, originals, strict=True):
-                setattr(engine, name, original)
-
-    return plain
-
-
 def bench(n_qubits: int, n_circuits: int, args: argparse.Namespace) -> dict[str, float | None]:
     """Best seconds per fwd+bwd of each method (None: skipped)."""
     torch.manual_seed(0)
     x = torch.rand(args.batch, n_qubits * n_circuits)
+    executions = {"dense": Execution(method="dense"), "gatewise": Execution(method="gatewise")}
+    dense = ParallelQuantumLayer(n_qubits, n_circuits, args.depth, execution=executions["dense"])
+    if dense.planner.route(args.batch, x.device, x.dtype) != "dense":  # NumPy or shifted
+        executions["dense, plain autograd"] = Execution(route="dense")
     layers = {
-        method: ParallelQuantumLayer(n_qubits, n_circuits, args.depth, method=method)
-        for method in ("dense", "gatewise")
+        name: ParallelQuantumLayer(n_qubits, n_circuits, args.depth, execution=execution)
+        for name, execution in executions.items()
     }
-    layers["gatewise"].load_state_dict(layers["dense"].state_dict())
+    for layer in layers.values():
+        layer.load_state_dict(layers["dense"].state_dict())
     runs = {name: _step(layer, x) for name, layer in layers.items()}
-    shortcuts = (
-        engine.use_shifted(n_qubits, args.depth * n_qubits * 3)
-        or engine.use_host(x, n_qubits)
-        or engine.use_host_readout(x, n_qubits, n_circuits, args.batch)
-    )
-    if shortcuts:
-        runs["dense, plain autograd"] = _plain_dense(runs["dense"])
     best: dict[str, float | None] = {}
     for name, run in runs.items():
         try:
@@ -116,8 +96,9 @@ def main() -> None:
         cells = [
             "-" if best.get(n) is None else f"{best[n] * 1e3:,.2f}" for n in names
         ]  # fmt: skip
-        host = engine.use_host(torch.zeros(()), q)
-        picked = engine.choose_method("auto", q, args.depth + 1, 1, args.batch, host=host)
+        picked = ParallelQuantumLayer(q, 1, args.depth).planner.route(
+            args.batch, torch.device("cpu"), torch.float32
+        )
         print(f"| {q} | " + " | ".join(cells) + f" | {picked} |", flush=True)
     best = bench(5, 4, args)
     print(

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 
 from hqnn_pl.models import CNN, HQNNParallel
-from hqnn_pl.quantum import ParallelQuantumLayer
+from hqnn_pl.quantum import Execution, ParallelQuantumLayer
 
 NOISE = {"depolarizing": 0.01, "amplitude_damping": 0.002, "readout": 0.02}
 
@@ -85,8 +85,10 @@ def main() -> None:
     torch.manual_seed(0)
     x = torch.rand(256, 20) * 3
 
-    fast = ParallelQuantumLayer(noise=NOISE)
-    slow = ParallelQuantumLayer(backend="pennylane", device="default.mixed", noise=NOISE)
+    fast = ParallelQuantumLayer(execution=Execution(noise=NOISE))
+    slow = ParallelQuantumLayer(
+        execution=Execution(backend="pennylane", device="default.mixed", noise=NOISE)
+    )
     slow.load_state_dict(fast.state_dict())
     # default.mixed holds ~60 MB per broadcast sample in backprop (measured: 4.4 GB at batch 32),
     # so batch 256 does not fit beside other jobs: both backends are compared at --pl_batch,
@@ -105,8 +107,8 @@ def main() -> None:
     )
 
     exact = ParallelQuantumLayer()
-    shots = ParallelQuantumLayer(shots=1000)
-    shift = ParallelQuantumLayer(shots=1000, shot_gradients="parameter-shift")
+    shots = ParallelQuantumLayer(execution=Execution(shots=1000))
+    shift = ParallelQuantumLayer(execution=Execution(shots=1000, shot_gradients="parameter-shift"))
     for layer in (shots, shift):
         layer.load_state_dict(exact.state_dict())
     t = interleaved({"exact": fwd_bwd(exact, x), "shots": fwd_bwd(shots, x)}, max(args.repeats, 10))
@@ -122,7 +124,9 @@ def main() -> None:
 
     images = torch.rand(256, 1, 28, 28)
     labels = torch.randint(0, 10, (256,))
-    hqnn = HQNNParallel(num_classes=10, in_channels=1, image_size=28, noise=NOISE)
+    hqnn = HQNNParallel(
+        num_classes=10, in_channels=1, image_size=28, execution=Execution(noise=NOISE)
+    )
     cnn = CNN(num_classes=10, in_channels=1, image_size=28)
     t = interleaved(
         {"hqnn": train_step(hqnn, images, labels), "cnn": train_step(cnn, images, labels)},

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hqnn_pl.quantum import ParallelQuantumLayer, Quanv2d, engine
+from hqnn_pl.quantum import Execution, ParallelQuantumLayer, Quanv2d, engine
 
 PEERS_EXTRA = 'pip install -e ".[peers]"'
 
@@ -170,13 +170,16 @@ def ours(problem: Problem, device: torch.device) -> RunFn:
 
 def pennylane_default(problem: Problem, device: torch.device) -> RunFn:
     """This project's pennylane backend: default.qubit, backprop, parameter broadcasting."""
-    layer = _layer(problem, backend="pennylane", diff_method="backprop")
+    layer = _layer(problem, execution=Execution(backend="pennylane", diff_method="backprop"))
     return _layer_run(layer.to(device), problem, device)
 
 
 def pennylane_lightning(problem: Problem, device: torch.device) -> RunFn:
     """The pennylane backend on lightning.qubit (C++) with adjoint differentiation."""
-    layer = _layer(problem, backend="pennylane", device="lightning.qubit", diff_method="adjoint")
+    layer = _layer(
+        problem,
+        execution=Execution(backend="pennylane", device="lightning.qubit", diff_method="adjoint"),
+    )
     return _layer_run(layer, problem, torch.device("cpu"))  # a CPU simulator
 
 

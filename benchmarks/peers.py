@@ -44,6 +44,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hqnn_pl.quantum import Execution
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peer_adapters as pa
 from machine import describe_machine
@@ -65,7 +67,9 @@ class Outcome:
 
 def reference(problem: pa.Problem) -> pa.Result:
     """PennyLane default.qubit in float64 (backprop) on the same data: the oracle."""
-    layer = pa._layer(problem, backend="pennylane", diff_method="backprop").double()
+    layer = pa._layer(
+        problem, execution=Execution(backend="pennylane", diff_method="backprop")
+    ).double()
     with torch.no_grad():
         layer.weights.copy_(problem.weights.double())
     x = problem.inputs.double()

@@ -39,7 +39,7 @@ import torch
 from machine import describe_machine
 from torch import Tensor, nn
 
-from hqnn_pl.quantum import ParallelQuantumLayer, Quanv2d
+from hqnn_pl.quantum import Execution, ParallelQuantumLayer, Quanv2d
 
 EPOCH_IMAGES = 60_000
 NOISE = {"depolarizing": 0.01, "amplitude_damping": 0.002, "readout": 0.02}
@@ -130,7 +130,9 @@ def bench_parallel(device: torch.device, repeats: int, pl_repeats: int) -> None:
     )
     torch.manual_seed(0)
     layer = ParallelQuantumLayer(5, 4, 3).to(device)
-    pl_layer = ParallelQuantumLayer(5, 4, 3, backend="pennylane", diff_method="backprop")
+    pl_layer = ParallelQuantumLayer(
+        5, 4, 3, execution=Execution(backend="pennylane", diff_method="backprop")
+    )
     pl_layer.load_state_dict(layer.state_dict())
     pl_layer.to(device)
     x = torch.randn(256, 20, device=device, requires_grad=True)  # as if from a Linear layer
@@ -149,7 +151,7 @@ def bench_quanv(device: torch.device, repeats: int, pl_repeats: int, quick: bool
     )
     torch.manual_seed(0)
     layer = Quanv2d().to(device)
-    pl_layer = Quanv2d(backend="pennylane", diff_method="backprop")
+    pl_layer = Quanv2d(execution=Execution(backend="pennylane", diff_method="backprop"))
     pl_layer.load_state_dict(layer.state_dict())
     pl_layer.to(device)
     images = torch.rand(batch, 1, 28, 28, device=device)
@@ -244,7 +246,7 @@ def bench_lightning_epoch(device: torch.device, rounds: int) -> None:
     models = {
         "HQNNQuanv": lambda: HQNNQuanv(10, 1, 28),
         "QuanvCNN(out_channels=4)": lambda: QuanvCNN(10, 1, 28, out_channels=4),
-        noisy: lambda: HQNNQuanv(10, 1, 28, noise=NOISE),
+        noisy: lambda: HQNNQuanv(10, 1, 28, execution=Execution(noise=NOISE)),
     }
     seconds: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(rounds):  # alternate the models, so that noise hits both alike

@@ -65,7 +65,7 @@ def count_train_samples(datamodule: Any) -> int | None:
 def _hardware_cost(model: nn.Module, datamodule: Any, args: argparse.Namespace) -> dict[str, Any]:
     """The HardwareCost callback's report for ``model`` at the config's batch size."""
     from hqnn_pl.callbacks.hardware_cost import hardware_cost
-    from hqnn_pl.callbacks.utils import quantum_layers
+    from hqnn_pl.quantum.layers import quantum_layers
 
     train_samples = args.train_samples
     source = "--train_samples"

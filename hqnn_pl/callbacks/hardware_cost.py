@@ -10,12 +10,20 @@ import pennylane as qml
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
-from torch import Tensor, nn
+from torch import nn
 
 from hqnn_pl.callbacks.utils import quantum_layers, run_dir
 from hqnn_pl.models.feature_cache import FeatureCache
+from hqnn_pl.quantum import QuantumLayer
 
-__all__ = ["DEFAULT_SHOTS", "DEFAULT_SHOT_RATE", "HardwareCost", "circuit_specs", "hardware_cost"]
+__all__ = [
+    "DEFAULT_SHOTS",
+    "DEFAULT_SHOT_RATE",
+    "HardwareCost",
+    "circuit_specs",
+    "execution_report",
+    "hardware_cost",
+]
 
 DEFAULT_SHOTS = 1000
 """Shots per circuit execution assumed for a model that computes exact expectations."""
@@ -24,7 +32,7 @@ DEFAULT_SHOT_RATE = 5000.0
 """Shots per second assumed for the device."""
 
 
-def circuit_specs(layer: nn.Module) -> dict[str, int]:
+def circuit_specs(layer: QuantumLayer) -> dict[str, int]:
     """Qubits, gates and depth of one circuit of ``layer`` (``qml.specs`` at device level).
 
     Args:
@@ -45,32 +53,6 @@ def circuit_specs(layer: nn.Module) -> dict[str, int]:
         "gates": int(res.num_gates),
         "depth": int(res.depth),
     }
-
-
-def _shift_angles(layer: nn.Module) -> tuple[int, int]:
-    """Trainable angles and input angles per circuit that parameter shift must shift."""
-    name = type(layer).__name__
-    if name == "ParallelQuantumLayer":
-        return layer.depth * layer.n_qubits * 3, layer.n_qubits
-    if name == "Quanv2d":
-        return (4 if layer.trainable else 0), 0  # pixels of the first layer need no gradient
-    if name == "QuantumPointwiseConv2d":
-        return layer.depth * layer.n_qubits * 3, 0  # amplitude embedding: no shift rule
-    return sum(p.numel() for p in layer.parameters()), 0
-
-
-def _executions_per_call(layer: nn.Module, x: Tensor) -> int:
-    """Circuit executions of one call of ``layer`` on ``x``."""
-    name = type(layer).__name__
-    if name == "ParallelQuantumLayer":
-        return x.numel() // layer.in_features * layer.n_circuits
-    if name == "Quanv2d":
-        channels, height, width = x.shape[1:]
-        _, out_h, out_w = layer.output_shape(channels, height, width)
-        return x.shape[0] * channels * out_h * out_w
-    if name == "QuantumPointwiseConv2d":
-        return x.shape[0] * x.shape[2] * x.shape[3]
-    return x.shape[0]
 
 
 def hardware_cost(
@@ -97,7 +79,7 @@ def hardware_cost(
     hooks = [
         layer.register_forward_pre_hook(
             lambda mod, args, name=name: calls.__setitem__(
-                name, calls.get(name, 0) + _executions_per_call(mod, args[0])
+                name, calls.get(name, 0) + mod.executions_per_call(args[0])
             )
         )
         for name, layer in layers
@@ -122,7 +104,7 @@ def hardware_cost(
     per_sample_total = epoch_total = 0
     for name, layer in layers:
         per_sample = calls.get(name, 0)
-        weights, inputs = _shift_angles(layer)
+        weights, inputs = layer.shifted_angles()
         shift_factor = 1 + 2 * (weights + inputs)
         per_batch = per_sample * batch_size
         entry = {
@@ -145,6 +127,29 @@ def hardware_cost(
         report["shots_per_epoch"] = epoch_total * shots
         report["device_hours_per_epoch"] = epoch_total * shots / shot_rate / 3600
     return report
+
+
+def execution_report(model: nn.Module) -> dict[str, Any]:
+    """How every quantum layer of ``model`` runs: its execution and the routes it took.
+
+    Args:
+        model: Any module.
+
+    Returns:
+        JSON-ready dict: per layer, ``execution`` (the fields of its
+        :class:`~hqnn_pl.quantum.Execution`), ``route`` (the route of its last call) and
+        ``routes_taken`` (calls per route since the layer was built).
+    """
+    return {
+        "layers": {
+            name: {
+                "execution": layer.execution.as_dict(),
+                "route": layer.route,
+                "routes_taken": dict(layer.planner.taken),
+            }
+            for name, layer in quantum_layers(model)
+        }
+    }
 
 
 def format_report(model_name: str, report: dict[str, Any]) -> str:
@@ -181,11 +186,16 @@ class HardwareCost(Callback):
     ``shot_rate`` shots per second (execution overheads not included). Written as JSON into the
     run folder; models without quantum layers are skipped. Rank zero only.
 
+    Next to it, ``execution.json`` says how each quantum layer runs in this run: its execution
+    settings and the routes the planner chose (:func:`execution_report`), written when fitting
+    starts and again after the first training epoch, when the routes of real batches are known.
+
     Args:
         shot_rate: Shots per second of the device (e.g. a few thousand for superconducting
             hardware, including nothing else).
         default_shots: Shots per execution when the model computes exact expectations.
         filename: Name of the JSON file in the run folder.
+        execution_filename: Name of the execution report in the run folder.
     """
 
     def __init__(
@@ -193,11 +203,13 @@ class HardwareCost(Callback):
         shot_rate: float = DEFAULT_SHOT_RATE,
         default_shots: int = DEFAULT_SHOTS,
         filename: str = "hardware_cost.json",
+        execution_filename: str = "execution.json",
     ) -> None:
         super().__init__()
         self.shot_rate = shot_rate
         self.default_shots = default_shots
         self.filename = filename
+        self.execution_filename = execution_filename
         self.report: dict[str, Any] | None = None
 
     @rank_zero_only
@@ -220,3 +232,16 @@ class HardwareCost(Callback):
         folder = run_dir(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / self.filename).write_text(json.dumps(self.report, indent=2) + "\n")
+        self._write_execution(trainer, pl_module)
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """After the first epoch, rewrite ``execution.json`` with the routes of real batches."""
+        if trainer.current_epoch == 0 and quantum_layers(pl_module):
+            self._write_execution(trainer, pl_module)
+
+    def _write_execution(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        folder = run_dir(trainer)
+        folder.mkdir(parents=True, exist_ok=True)
+        report = {"model": type(pl_module).__name__, **execution_report(pl_module)}
+        (folder / self.execution_filename).write_text(json.dumps(report, indent=2) + "\n")

@@ -11,12 +11,11 @@ from typing import Any
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
-from torch import nn
+
+from hqnn_pl.quantum.layers import is_quantum_layer
+from hqnn_pl.quantum.layers import quantum_layers as quantum_layers
 
 log = logging.getLogger(__name__)
-
-#: Module prefix of hqnn-pl's quantum layers; their parameters are the model's quantum weights.
-QUANTUM_MODULE_PREFIX = "hqnn_pl.quantum"
 
 
 def run_dir(trainer: Trainer) -> Path:
@@ -50,31 +49,9 @@ def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
     return [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
 
 
-def is_quantum_module(module: nn.Module) -> bool:
-    """Whether ``module`` is one of hqnn-pl's quantum layers (its weights are circuit weights)."""
-    return type(module).__module__.startswith(QUANTUM_MODULE_PREFIX)
-
-
-def quantum_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The quantum layers of ``model`` that can draw their circuit, with their module names.
-
-    A layer qualifies when it is defined in :mod:`hqnn_pl.quantum` and offers ``qnode()`` and
-    ``example_args()`` (one circuit of the layer and example inputs with its current weights).
-
-    Args:
-        model: Any module.
-
-    Returns:
-        ``(name, layer)`` pairs in module order; each layer appears once.
-    """
-    return [
-        (name, module)
-        for name, module in model.named_modules()
-        if is_quantum_module(module)
-        and callable(getattr(module, "qnode", None))
-        and callable(getattr(module, "example_args", None))
-    ]
-
+is_quantum_module = is_quantum_layer
+"""Whether a module is one of hqnn-pl's quantum layers (``hqnn_pl.quantum.layers``' test,
+re-exported with :func:`quantum_layers` for the callbacks)."""
 
 def log_hyperparams(trainer: Trainer, params: dict[str, Any]) -> None:
     """Log ``params`` as hyperparameters to every logger, never failing the run for W&B."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,9 +34,9 @@ import numpy as np
 import torch
 from scipy import stats
 
-from hqnn_pl.callbacks.utils import quantum_layers
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum.engine.shots import check_shots
+from hqnn_pl.quantum.layers import quantum_layers
 from hqnn_pl.quantum.noise import Noise
 from hqnn_pl.run.files import check_output_folder
 from hqnn_pl.run.loading import load_model_and_data
@@ -105,12 +106,15 @@ def run_grid(
 ) -> list[dict[str, Any]]:
     """Evaluate the exact model and every grid point; one row per evaluation."""
     hparams = {k: v for k, v in model.hparams.items() if not k.startswith("_")}
+    # every setting starts from the noise-free, exact circuit (whatever it was trained with)
+    exact = dataclasses.replace(
+        hparams["execution"], noise=None, shots=None, shot_gradients=None, route="auto"
+    )
 
     def variant(repeat: int, **changes: Any) -> Any:
         torch.manual_seed(args.seed * 1000 + repeat)  # seeds the layers' shot samplers
-        # every setting starts from the noise-free, exact circuit (whatever it was trained with)
-        base = {"noise": None, "shots": None, "shot_gradients": None}
-        new = type(model)(**{**hparams, **base, **changes})
+        execution = dataclasses.replace(exact, **changes)
+        new = type(model)(**{**hparams, "execution": execution})
         new.load_state_dict(state_dict)
         return new
 

@@ -9,9 +9,12 @@ Every quantum model accepts ``quantum_block`` (``--model.init_args.quantum_block
 * ``identity``: the circuit is removed from the data path and replaced by a parameter-free
   module with the same output shape. Does the circuit help at all? Per layer kind:
 
+  Each layer defines its stand-in (:meth:`~hqnn_pl.quantum.QuantumLayer.identity`):
+
   - :class:`~hqnn_pl.quantum.ParallelQuantumLayer` ``(..., n) -> (..., n)``: the features pass
     through unchanged (``nn.Identity``).
-  - :class:`~hqnn_pl.quantum.Quanv2d` ``(B, C, H, W) -> (B, C*k*k, H', W')``: the patch's own
+  - :class:`~hqnn_pl.quantum.Quanv2d` and :class:`~hqnn_pl.quantum.RandomQuanv2d`
+    ``(B, C, H, W) -> (B, C*k*k, H', W')``: the patch's own
     pixels in place of its qubits' ``<Z>`` (output channel ``c*k*k + j`` is pixel ``j``,
     row-major, of the ``k x k`` patch of channel ``c``, as qubit ``j`` is in the circuit): a
     space-to-depth rearrangement that loses nothing.
@@ -27,75 +30,30 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
+from hqnn_pl.quantum.layers import QuantumLayer, is_quantum_layer
+from hqnn_pl.quantum.layers.pointwise import ChannelIdentity
+from hqnn_pl.quantum.layers.quanv import PatchIdentity
+
+__all__ = [
+    "QUANTUM_BLOCK_MODES",
+    "ChannelIdentity",
+    "PatchIdentity",
+    "QuantumBlock",
+    "QuantumBlockMixin",
+    "apply_quantum_block",
+    "identity_for",
+]
 
 QuantumBlock = Literal["trained", "frozen", "identity"]
 QUANTUM_BLOCK_MODES = ("trained", "frozen", "identity")
-_QUANTUM_LAYERS = (ParallelQuantumLayer, Quanv2d, QuantumPointwiseConv2d)
 
 
-class PatchIdentity(nn.Module):
-    """Quanv2d's identity: each ``k x k`` patch's pixels as ``k*k`` channels (space to depth).
-
-    Args:
-        kernel_size: Patch side ``k``.
-        stride: Step between patches.
-    """
-
-    def __init__(self, kernel_size: int, stride: int) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Map ``(B, C, H, W)`` to ``(B, C*k*k, H', W')``, Quanv2d's output shape."""
-        batch, _, height, width = x.shape
-        k = self.kernel_size
-        out_h = (height - k) // self.stride + 1
-        out_w = (width - k) // self.stride + 1
-        patches = F.unfold(x, k, stride=self.stride)  # (B, C*k*k, H'*W'), channel-major
-        return patches.reshape(batch, -1, out_h, out_w)
-
-    def extra_repr(self) -> str:
-        """Show the patch size and stride."""
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
-
-
-class ChannelIdentity(nn.Module):
-    """QuantumPointwiseConv2d's identity: the first ``out_channels`` channels, zero-padded.
-
-    Args:
-        out_channels: Channels of the output (the quantum layer's output maps).
-    """
-
-    def __init__(self, out_channels: int) -> None:
-        super().__init__()
-        self.out_channels = out_channels
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Map ``(B, C, H, W)`` to ``(B, out_channels, H, W)``."""
-        kept = x[:, : self.out_channels]
-        missing = self.out_channels - kept.shape[1]
-        return F.pad(kept, (0, 0, 0, 0, 0, missing)) if missing > 0 else kept
-
-    def extra_repr(self) -> str:
-        """Show the output width."""
-        return f"out_channels={self.out_channels}"
-
-
-def identity_for(layer: nn.Module) -> nn.Module:
-    """The parameter-free, shape-preserving stand-in for one quantum layer."""
-    if isinstance(layer, ParallelQuantumLayer):
-        return nn.Identity()
-    if isinstance(layer, Quanv2d):
-        return PatchIdentity(layer.kernel_size, layer.stride)
-    if isinstance(layer, QuantumPointwiseConv2d):
-        return ChannelIdentity(layer.out_channels)
-    raise ConfigurationError(f"No identity ablation is defined for {type(layer).__name__}.")
+def identity_for(layer: QuantumLayer) -> nn.Module:
+    """The parameter-free, shape-preserving stand-in for one quantum layer (its own hook)."""
+    return layer.identity()
 
 
 def apply_quantum_block(network: nn.Module, mode: str, model_name: str) -> nn.Module:
@@ -117,12 +75,12 @@ def apply_quantum_block(network: nn.Module, mode: str, model_name: str) -> nn.Mo
         raise ConfigurationError(
             f"quantum_block={mode!r} is not a mode; use one of {', '.join(QUANTUM_BLOCK_MODES)}."
         )
-    if isinstance(network, _QUANTUM_LAYERS):
+    if is_quantum_layer(network):
         return _ablate(network, mode)
     found = False
     for parent in list(network.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, _QUANTUM_LAYERS):
+            if is_quantum_layer(child):
                 found = True
                 setattr(parent, name, _ablate(child, mode))
     if not found:
@@ -146,11 +104,14 @@ def _ablate(layer: nn.Module, mode: str) -> nn.Module:
 class QuantumBlockMixin:
     """Give an :class:`~hqnn_pl.models.ImageClassifier` the ``quantum_block`` ablation option.
 
-    The model sets ``self.quantum_block`` before calling ``ImageClassifier.__init__``, which
-    builds the network and passes it through :meth:`configure_quantum_block`.
+    The model's ``quantum_block`` argument is read from its saved hyperparameters when
+    ``ImageClassifier.__init__`` passes the built network through :meth:`configure_quantum_block`.
     """
 
-    quantum_block: str = "trained"
+    @property
+    def quantum_block(self) -> str:
+        """The ablation mode (``trained`` unless the model's hyperparameters say otherwise)."""
+        return self.hparams.get("quantum_block", "trained")
 
     def configure_quantum_block(self, network: nn.Module) -> nn.Module:
         """Train, freeze or remove the network's quantum layers (see the module docstring)."""

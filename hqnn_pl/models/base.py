@@ -19,23 +19,14 @@ from torchmetrics.classification import (
 )
 
 from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.quantum.execution import as_execution
+from hqnn_pl.quantum.layers import is_quantum_layer
 
 #: Hyperparameters that fix a network's shape: a checkpoint only fits a model that agrees on them.
 ARCHITECTURE_KEYS = ("num_classes", "in_channels", "image_size")
-#: Hyperparameters a checkpoint may differ in: how to run and train, not what the network is.
-RUNTIME_KEYS = frozenset(
-    {
-        "optimizer",
-        "lr_scheduler",
-        "backend",
-        "device",
-        "diff_method",
-        "shots",
-        "noise",
-        "shot_gradients",
-        "method",
-    }
-)
+#: Hyperparameters a checkpoint may differ in: how to run and train, not what the network is
+#: (``execution``: how the circuits run, see :class:`~hqnn_pl.quantum.Execution`).
+RUNTIME_KEYS = frozenset({"optimizer", "lr_scheduler", "execution"})
 
 
 def _comparable(value: Any) -> Any:
@@ -46,7 +37,11 @@ def _comparable(value: Any) -> Any:
 class ImageClassifier(LightningModule, ABC):
     """Base class for image classifiers: cross-entropy, TorchMetrics per split, Adam by default.
 
-    Subclasses build their network in :meth:`configure_network` and inherit the training loop.
+    The constructor follows torchgeo's order: it saves every ``__init__`` argument of the
+    concrete model as hyperparameters first (:attr:`hparams`, including an ``execution`` given
+    as a mapping, turned into an :class:`~hqnn_pl.quantum.Execution`), then builds the network
+    by :meth:`configure_network`, which reads its settings from :attr:`hparams`. Subclasses
+    validate their arguments, call ``super().__init__`` and inherit the training loop.
     Metrics are logged under ``train/``, ``val/`` and ``test/``: ``loss``, ``acc`` (top-1),
     ``acc_top5`` (when there are more than 5 classes) and ``f1`` (macro); the test split also
     accumulates a confusion matrix, kept in :attr:`test_confusion_matrix` after testing.
@@ -82,6 +77,9 @@ class ImageClassifier(LightningModule, ABC):
                 raise ConfigurationError(f"{name} must be a positive integer, got {value}.")
         if num_classes < 2:
             raise ConfigurationError(f"num_classes must be at least 2, got {num_classes}.")
+        self.save_hyperparameters()
+        if "execution" in self.hparams:
+            self.hparams["execution"] = as_execution(self.hparams["execution"])
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.image_size = image_size
@@ -94,6 +92,9 @@ class ImageClassifier(LightningModule, ABC):
     @abstractmethod
     def configure_network(self) -> nn.Module:
         """Build the network that maps images (B, C, H, W) to logits (B, num_classes).
+
+        Called once by ``__init__`` after the hyperparameters are saved: read the model's
+        settings from :attr:`hparams`.
 
         Returns:
             The network; it becomes :attr:`network`.
@@ -313,8 +314,8 @@ class ImageClassifier(LightningModule, ABC):
         quantum = sum(
             p.numel()
             for module in self.modules()
-            if type(module).__module__.startswith("hqnn_pl.quantum")
-            for p in module.parameters(recurse=False)
+            if is_quantum_layer(module)
+            for p in module.parameters()
             if p.requires_grad
         )
         return {"trainable": trainable, "quantum": quantum, "classical": trainable - quantum}

@@ -21,7 +21,7 @@ class FeatureCache(nn.Module):
     ``max_items`` is reached. The cache is not saved in checkpoints: it is rebuilt on demand.
 
     Args:
-        extractor: A module without trainable parameters, e.g. ``Quanv2d(trainable=False)``.
+        extractor: A module without trainable parameters, e.g. ``RandomQuanv2d``.
         max_items: Most images whose features are kept.
     """
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.models.hybrid import HybridClassifier
 from hqnn_pl.models.trunk import ConvTrunk
 from hqnn_pl.quantum import ParallelQuantumLayer
 
@@ -43,7 +41,7 @@ class DenseHybridNet(nn.Module):
         return self.head(self.middle(self.encoder(self.trunk(x))))
 
 
-class HQNNParallel(QuantumBlockMixin, ImageClassifier):
+class HQNNParallel(HybridClassifier):
     """HQNN-Parallel: a conv trunk, then c parallel quantum circuits as the hidden dense layer.
 
     Senokosov et al., "Quantum machine learning for image classification", Mach. Learn.: Sci.
@@ -62,23 +60,8 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
         depth: Number of StronglyEntanglingLayers i in each circuit.
         rotation: Axis of the angle-embedding rotation.
         observable: Pauli operator measured on every qubit.
-        backend: ``torch`` (exact batched simulation, fast) or ``pennylane`` (a QNode on
-            ``device``; the route to other simulators and hardware).
-        device: PennyLane device name, used by the ``pennylane`` backend.
-        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots (both backends; the torch backend samples all qubits
-            jointly from a seeded generator); ``None`` for exact expectations.
-        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
-            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
-            pennylane backend needs ``device: default.mixed``.
-        shot_gradients: With shots on the torch backend: ``exact`` (default) or
-            ``parameter-shift`` (sampled shift rule, as on hardware).
-        method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
-        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
-            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
-            :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``execution``, ``quantum_block``, ``optimizer``, ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
     def __init__(
@@ -92,18 +75,8 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
         depth: int = 3,
         rotation: Literal["X", "Y", "Z"] = "X",
         observable: Literal["X", "Y", "Z"] = "Y",
-        backend: Literal["torch", "pennylane"] = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
-        method: Literal["auto", "dense", "gatewise"] = "auto",
-        quantum_block: QuantumBlock = "trained",
-        noise: dict[str, float] | None = None,
-        shot_gradients: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.quantum_block = quantum_block
         for name, value in (("n_qubits", n_qubits), ("n_features", n_features)):
             if value < 1:
                 raise ConfigurationError(
@@ -120,30 +93,21 @@ class HQNNParallel(QuantumBlockMixin, ImageClassifier):
                 "dense features are split into n_features / n_qubits parallel circuits. Try "
                 f"n_features {' or '.join(map(str, nearby))}, or n_qubits in {divisors}."
             )
-        self.conv_channels = tuple(conv_channels)
-        self.n_features = n_features
-        self.quantum_kwargs = {
-            "n_qubits": n_qubits,
-            "n_circuits": n_features // n_qubits,
-            "depth": depth,
-            "rotation": rotation,
-            "observable": observable,
-            "backend": backend,
-            "device": device,
-            "diff_method": diff_method,
-            "shots": shots,
-            "method": method,
-            "noise": noise,
-            "shot_gradients": shot_gradients,
-        }
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build trunk, dense encoder, parallel quantum circuits and head."""
-        trunk = ConvTrunk(self.in_channels, self.image_size, self.conv_channels)
-        quantum = ParallelQuantumLayer(**self.quantum_kwargs)
-        return DenseHybridNet(trunk, quantum, self.n_features, self.num_classes)
+        hp = self.hparams
+        trunk = ConvTrunk(self.in_channels, self.image_size, tuple(hp.conv_channels))
+        quantum = ParallelQuantumLayer(
+            hp.n_qubits,
+            hp.n_features // hp.n_qubits,
+            hp.depth,
+            hp.rotation,
+            hp.observable,
+            execution=hp.execution,
+        )
+        return DenseHybridNet(trunk, quantum, hp.n_features, self.num_classes)
 
 
 class CNN(ImageClassifier):
@@ -157,8 +121,7 @@ class CNN(ImageClassifier):
         image_size: Input image side in pixels (linked from the datamodule).
         conv_channels: Output channels of each conv block.
         n_features: Width n of the dense part (20 matches HQNN-Parallel's 4 circuits x 5 qubits).
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -168,18 +131,15 @@ class CNN(ImageClassifier):
         image_size: int,
         conv_channels: Sequence[int] = (16, 32),
         n_features: int = 20,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         if n_features < 1:
             raise ConfigurationError(f"n_features must be positive, got {n_features}.")
-        self.conv_channels = tuple(conv_channels)
-        self.n_features = n_features
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build trunk, dense encoder, classical hidden layer and head."""
-        trunk = ConvTrunk(self.in_channels, self.image_size, self.conv_channels)
-        middle = nn.Sequential(nn.Linear(self.n_features, self.n_features), nn.ReLU())
-        return DenseHybridNet(trunk, middle, self.n_features, self.num_classes)
+        n_features = self.hparams.n_features
+        trunk = ConvTrunk(self.in_channels, self.image_size, tuple(self.hparams.conv_channels))
+        middle = nn.Sequential(nn.Linear(n_features, n_features), nn.ReLU())
+        return DenseHybridNet(trunk, middle, n_features, self.num_classes)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.models.hybrid import HybridClassifier
 from hqnn_pl.quantum import QuantumPointwiseConv2d
 
 
@@ -61,12 +59,29 @@ class PointwiseNet(nn.Module):
             nn.Flatten(), nn.Linear(hidden_channels * side * side, num_classes)
         )
 
+    @classmethod
+    def around(cls, pointwise: nn.Module, model: ImageClassifier) -> PointwiseNet:
+        """The network of ``model`` (its data shape, ``stem_channels``, ``hidden_channels``).
+
+        Args:
+            pointwise: The 1x1 layer.
+            model: The LightningModule whose hyperparameters size the network.
+
+        Returns:
+            The network.
+        """
+        hp = model.hparams
+        return cls(
+            model.in_channels, model.image_size, hp.stem_channels, pointwise,
+            hp.hidden_channels, model.num_classes,
+        )  # fmt: skip
+
     def forward(self, x: Tensor) -> Tensor:
         """Map images (B, C, H, W) to logits (B, num_classes)."""
         return self.head(self.body(self.norm(self.pointwise(self.stem(x)))))
 
 
-class QPCNN(QuantumBlockMixin, ImageClassifier):
+class QPCNN(HybridClassifier):
     """Quantum pointwise CNN: the 1x1 convolution after the first block is a quantum circuit.
 
     At every pixel the ``stem_channels``-vector is L2-normalised and amplitude-encoded into
@@ -83,22 +98,8 @@ class QPCNN(QuantumBlockMixin, ImageClassifier):
         depth: StronglyEntanglingLayers in the shared circuit.
         measurement: ``expval`` (<Z> per qubit) or ``probs`` (basis probabilities).
         hidden_channels: Channels of the conv block after the quantum layer.
-        backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
-        device: PennyLane device name, used by the ``pennylane`` backend.
-        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots (both backends; the torch backend samples all qubits
-            jointly from a seeded generator); ``None`` for exact expectations.
-        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
-            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
-            pennylane backend needs ``device: default.mixed``.
-        shot_gradients: With shots on the torch backend: ``exact`` (default) or
-            ``parameter-shift`` (sampled shift rule, as on hardware).
-        method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
-        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
-            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
-            :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``execution``, ``quantum_block``, ``optimizer``, ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
     def __init__(
@@ -110,46 +111,17 @@ class QPCNN(QuantumBlockMixin, ImageClassifier):
         depth: int = 2,
         measurement: Literal["expval", "probs"] = "expval",
         hidden_channels: int = 16,
-        backend: Literal["torch", "pennylane"] = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
-        method: Literal["auto", "dense", "gatewise"] = "auto",
-        quantum_block: QuantumBlock = "trained",
-        noise: dict[str, float] | None = None,
-        shot_gradients: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.quantum_block = quantum_block
-        self.stem_channels = stem_channels
-        self.hidden_channels = hidden_channels
-        self.pointwise_kwargs = {
-            "in_channels": stem_channels,
-            "depth": depth,
-            "measurement": measurement,
-            "backend": backend,
-            "device": device,
-            "diff_method": diff_method,
-            "shots": shots,
-            "method": method,
-            "noise": noise,
-            "shot_gradients": shot_gradients,
-        }
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build conv block, quantum 1x1 convolution, conv block and classifier."""
-        pointwise = QuantumPointwiseConv2d(**self.pointwise_kwargs)
-        return PointwiseNet(
-            self.in_channels,
-            self.image_size,
-            self.stem_channels,
-            pointwise,
-            self.hidden_channels,
-            self.num_classes,
+        hp = self.hparams
+        pointwise = QuantumPointwiseConv2d(
+            hp.stem_channels, hp.depth, hp.measurement, execution=hp.execution
         )
+        return PointwiseNet.around(pointwise, self)
 
 
 class PointwiseCNN(ImageClassifier):
@@ -166,8 +138,7 @@ class PointwiseCNN(ImageClassifier):
         pointwise_channels: Output maps of the 1x1 convolution; ``None`` matches QPCNN's
             ``expval`` output (ceil(log2(stem_channels)), at least 1).
         hidden_channels: Channels of the conv block after the 1x1 convolution.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -178,28 +149,17 @@ class PointwiseCNN(ImageClassifier):
         stem_channels: int = 8,
         pointwise_channels: int | None = None,
         hidden_channels: int = 16,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         if stem_channels < 1 or hidden_channels < 1:
             raise ConfigurationError(
                 f"stem_channels and hidden_channels must be positive, got {stem_channels} and "
                 f"{hidden_channels}."
             )
-        self.stem_channels = stem_channels
-        self.pointwise_channels = pointwise_channels or max(1, (stem_channels - 1).bit_length())
-        self.hidden_channels = hidden_channels
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build conv block, classical 1x1 convolution, conv block and classifier."""
-        pointwise = nn.Conv2d(self.stem_channels, self.pointwise_channels, kernel_size=1)
-        return PointwiseNet(
-            self.in_channels,
-            self.image_size,
-            self.stem_channels,
-            pointwise,
-            self.hidden_channels,
-            self.num_classes,
-        )
+        hp = self.hparams
+        width = hp.pointwise_channels or max(1, (hp.stem_channels - 1).bit_length())
+        return PointwiseNet.around(nn.Conv2d(hp.stem_channels, width, kernel_size=1), self)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
-import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
+from hqnn_pl.models.hybrid import HybridClassifier
 from hqnn_pl.quantum import Quanv2d
 
 
@@ -35,7 +33,7 @@ def conv_output_side(image_size: int, kernel_size: int, stride: int) -> int:
     return (image_size - kernel_size) // stride + 1
 
 
-class HQNNQuanv(QuantumBlockMixin, ImageClassifier):
+class HQNNQuanv(HybridClassifier):
     """HQNN-Quanv: a trainable 2x2 quanvolution (4 qubits, 4 weights) -> flatten -> Linear.
 
     Each 2x2 patch of each channel is RY(pi x)-embedded into 4 qubits, passed through the paper's
@@ -49,61 +47,20 @@ class HQNNQuanv(QuantumBlockMixin, ImageClassifier):
         in_channels: Input image channels (linked from the datamodule).
         image_size: Input image side in pixels (linked from the datamodule).
         stride: Step of the 2x2 quanvolution kernel.
-        backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
-        device: PennyLane device name, used by the ``pennylane`` backend.
-        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots (both backends; the torch backend samples all qubits
-            jointly from a seeded generator); ``None`` for exact expectations.
-        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
-            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
-            pennylane backend needs ``device: default.mixed``.
-        shot_gradients: With shots on the torch backend: ``exact`` (default) or
-            ``parameter-shift`` (sampled shift rule, as on hardware).
-        method: How the torch backend simulates the quanvolution (see ``Quanv2d``; ``auto`` picks).
-        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
-            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
-            :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``execution``, ``quantum_block``, ``optimizer``, ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
     def __init__(
-        self,
-        num_classes: int,
-        in_channels: int,
-        image_size: int,
-        stride: int = 2,
-        backend: Literal["torch", "pennylane"] = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
-        method: Literal["auto", "heisenberg", "dense", "gatewise"] = "auto",
-        quantum_block: QuantumBlock = "trained",
-        noise: dict[str, float] | None = None,
-        shot_gradients: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        self, num_classes: int, in_channels: int, image_size: int, stride: int = 2, **kwargs: Any
     ) -> None:
-        self.quantum_block = quantum_block
-        self.quanv_kwargs = {
-            "kernel_size": 2,
-            "stride": stride,
-            "trainable": True,
-            "backend": backend,
-            "device": device,
-            "diff_method": diff_method,
-            "shots": shots,
-            "method": method,
-            "noise": noise,
-            "shot_gradients": shot_gradients,
-        }
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build quanvolution, flatten and the linear classifier."""
-        side = conv_output_side(self.image_size, 2, self.quanv_kwargs["stride"])
-        quanv = Quanv2d(**self.quanv_kwargs)
+        stride = self.hparams.stride
+        side = conv_output_side(self.image_size, 2, stride)
+        quanv = Quanv2d(2, stride, execution=self.hparams.execution)
         features = self.in_channels * 4 * side * side
         return nn.Sequential(quanv, nn.Flatten(), nn.Linear(features, self.num_classes))
 
@@ -121,8 +78,7 @@ class QuanvCNN(ImageClassifier):
         out_channels: Output channels of the 2x2 convolution (1: CNN1, 4: CNN4).
         stride: Step of the 2x2 kernel.
         bias: Give the convolution a bias per output channel.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -133,22 +89,18 @@ class QuanvCNN(ImageClassifier):
         out_channels: int = 4,
         stride: int = 2,
         bias: bool = True,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         if out_channels < 1 or stride < 1:
             raise ConfigurationError(
                 f"out_channels and stride must be positive, got {out_channels} and {stride}."
             )
-        self.out_channels = out_channels
-        self.stride = stride
-        self.bias = bias
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build the 2x2 convolution, flatten and the linear classifier."""
-        side = conv_output_side(self.image_size, 2, self.stride)
-        conv = nn.Conv2d(self.in_channels, self.out_channels, 2, stride=self.stride, bias=self.bias)
-        features = self.out_channels * side * side
+        hp = self.hparams
+        side = conv_output_side(self.image_size, 2, hp.stride)
+        conv = nn.Conv2d(self.in_channels, hp.out_channels, 2, stride=hp.stride, bias=hp.bias)
+        features = hp.out_channels * side * side
         return nn.Sequential(conv, nn.Flatten(), nn.Linear(features, self.num_classes))

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
-import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
+from hqnn_pl.models.ablation import QuantumBlock
 from hqnn_pl.models.base import RUNTIME_KEYS, ImageClassifier
 from hqnn_pl.models.feature_cache import FeatureCache
+from hqnn_pl.models.hybrid import HybridClassifier
 from hqnn_pl.models.quanv import conv_output_side
-from hqnn_pl.quantum import Quanv2d
+from hqnn_pl.quantum import RandomQuanv2d
+from hqnn_pl.quantum.execution import DEFAULT_EXECUTION, Execution, as_execution
 
 
 def mlp_head(in_features: int, hidden_features: int, num_classes: int) -> nn.Sequential:
@@ -26,7 +26,7 @@ def mlp_head(in_features: int, hidden_features: int, num_classes: int) -> nn.Seq
     )
 
 
-class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
+class RandomQuanvNet(HybridClassifier):
     """A seeded random k x k quanvolution (not trained) -> Flatten -> Linear -> ReLU -> Linear.
 
     Each k x k patch of each channel is RY(pi x)-embedded into k*k qubits, transformed by a fixed
@@ -47,21 +47,11 @@ class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
         hidden_features: Width of the classifier's hidden layer.
         cache_features: Compute the quanvolution once per distinct image.
         cache_size: Most images whose features are cached.
-        backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
-        device: PennyLane device name, used by the ``pennylane`` backend.
-        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots (both backends; the torch backend samples all qubits
-            jointly from a seeded generator); ``None`` for exact expectations.
-        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
-            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
-            pennylane backend needs ``device: default.mixed``.
-        shot_gradients: With shots on the torch backend: ``exact`` (default) or
-            ``parameter-shift`` (sampled shift rule, as on hardware).
-        method: How the torch backend simulates the quanvolution (see ``Quanv2d``; ``auto`` picks).
         quantum_block: ``frozen`` (the random circuit, which never trains) or ``identity`` (the
             patches' pixels instead of the circuit's outputs); see :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        execution: How the circuits run (see :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
     runtime_hparams = RUNTIME_KEYS | {"cache_size"}
@@ -78,16 +68,9 @@ class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
         hidden_features: int = 128,
         cache_features: bool = True,
         cache_size: int = 100_000,
-        backend: Literal["torch", "pennylane"] = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
-        method: Literal["auto", "heisenberg", "dense", "gatewise"] = "auto",
         quantum_block: QuantumBlock = "frozen",
-        noise: dict[str, float] | None = None,
-        shot_gradients: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        execution: Execution = DEFAULT_EXECUTION,
+        **kwargs: Any,
     ) -> None:
         if quantum_block == "trained":
             raise ConfigurationError(
@@ -95,42 +78,29 @@ class RandomQuanvNet(QuantumBlockMixin, ImageClassifier):
                 "'trained' is not available: use frozen (the default) or identity, or HQNNQuanv "
                 "for a trainable quanvolution."
             )
-        self.quantum_block = quantum_block
-        self.quanv_kwargs = {
-            "kernel_size": kernel_size,
-            "stride": stride,
-            "trainable": False,
-            "n_random_layers": n_random_layers,
-            "seed": seed,
-            "backend": backend,
-            "device": device,
-            "diff_method": diff_method,
-            "shots": shots,
-            "method": method,
-            "noise": noise,
-            "shot_gradients": shot_gradients,
-        }
+        shots = as_execution(execution).shots
         if cache_features and shots is not None:
             raise ConfigurationError(
                 f"cache_features with shots={shots} would reuse one shot draw of each image in "
                 "every epoch instead of sampling anew: set --model.init_args.cache_features "
                 "false (or shots null for exact features)."
             )
-        self.hidden_features = hidden_features
-        self.cache_features = cache_features
-        self.cache_size = cache_size
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
+        super().__init__(
+            num_classes, in_channels, image_size, execution, quantum_block, **kwargs
+        )
 
     def configure_network(self) -> nn.Module:
         """Build the (cached) random quanvolution and the MLP classifier."""
-        k, stride = self.quanv_kwargs["kernel_size"], self.quanv_kwargs["stride"]
+        hp = self.hparams
+        k, stride = hp.kernel_size, hp.stride
         side = conv_output_side(self.image_size, k, stride)
-        quanv: nn.Module = Quanv2d(**self.quanv_kwargs)
-        if self.cache_features:
-            quanv = FeatureCache(quanv, max_items=self.cache_size)
+        quanv: nn.Module = RandomQuanv2d(
+            k, stride, hp.n_random_layers, hp.seed, execution=hp.execution
+        )
+        if hp.cache_features:
+            quanv = FeatureCache(quanv, max_items=hp.cache_size)
         features = self.in_channels * k * k * side * side
-        return nn.Sequential(quanv, mlp_head(features, self.hidden_features, self.num_classes))
+        return nn.Sequential(quanv, mlp_head(features, hp.hidden_features, self.num_classes))
 
 
 class PixelBaseline(ImageClassifier):
@@ -141,8 +111,7 @@ class PixelBaseline(ImageClassifier):
         in_channels: Input image channels (linked from the datamodule).
         image_size: Input image side in pixels (linked from the datamodule).
         hidden_features: Width of the classifier's hidden layer.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -151,14 +120,11 @@ class PixelBaseline(ImageClassifier):
         in_channels: int,
         image_size: int,
         hidden_features: int = 128,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.hidden_features = hidden_features
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build the MLP classifier on flattened pixels."""
         features = self.in_channels * self.image_size * self.image_size
-        return mlp_head(features, self.hidden_features, self.num_classes)
+        return mlp_head(features, self.hparams.hidden_features, self.num_classes)

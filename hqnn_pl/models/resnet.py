@@ -8,15 +8,15 @@ from typing import Any, Literal
 from urllib.error import URLError
 
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchvision import models
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import RUNTIME_KEYS, ImageClassifier
+from hqnn_pl.models.hybrid import HybridClassifier
 from hqnn_pl.quantum import ParallelQuantumLayer
+from hqnn_pl.quantum.execution import Execution
 
 ResNetName = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
@@ -136,7 +136,7 @@ class ResNetHQNNNet(nn.Module):
         n_qubits: Qubits of the variational circuit.
         depth: StronglyEntanglingLayers of the circuit.
         num_classes: Number of output logits.
-        quantum_kwargs: Backend settings for the circuit.
+        execution: How the circuit runs.
     """
 
     def __init__(
@@ -146,7 +146,7 @@ class ResNetHQNNNet(nn.Module):
         n_qubits: int,
         depth: int,
         num_classes: int,
-        quantum_kwargs: dict[str, Any],
+        execution: Execution,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -155,7 +155,7 @@ class ResNetHQNNNet(nn.Module):
         )
         self.circuit = ParallelQuantumLayer(
             n_qubits=n_qubits, n_circuits=1, depth=depth, rotation="X", observable="Z",
-            **quantum_kwargs,
+            execution=execution,
         )  # fmt: skip
         self.head = nn.Linear(n_qubits, num_classes)
 
@@ -183,7 +183,7 @@ class ResNetLinearNet(nn.Module):
         return self.head(self.backbone(x))
 
 
-class ResNetHQNN(QuantumBlockMixin, _ResNetModel):
+class ResNetHQNN(HybridClassifier, _ResNetModel):
     """A ResNet backbone with a variational quantum head (Watt, Shadoyan, Nguyen 2026).
 
     The backbone's features are projected to q angles ``tanh(h) * s * pi`` (trainable s),
@@ -203,22 +203,8 @@ class ResNetHQNN(QuantumBlockMixin, _ResNetModel):
             layer4 at 1e-5 with the head at 1e-3); ``None`` uses the optimiser's.
         n_qubits: Qubits of the variational circuit.
         depth: StronglyEntanglingLayers of the circuit.
-        backend: ``torch`` (exact, fast) or ``pennylane`` (a QNode on ``device``).
-        device: PennyLane device name, used by the ``pennylane`` backend.
-        diff_method: PennyLane differentiation method, used by the ``pennylane`` backend.
-        shots: Measurement shots (both backends; the torch backend samples all qubits
-            jointly from a seeded generator); ``None`` for exact expectations.
-        noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
-            readout: 0.02}`` (see :mod:`hqnn_pl.quantum.noise`); None for none. The
-            pennylane backend needs ``device: default.mixed``.
-        shot_gradients: With shots on the torch backend: ``exact`` (default) or
-            ``parameter-shift`` (sampled shift rule, as on hardware).
-        method: How the torch backend simulates: ``auto`` (cost model), ``dense`` or ``gatewise``.
-        quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
-            values) or ``identity`` (circuit replaced by a shape-preserving identity); see
-            :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``execution``, ``quantum_block``, ``optimizer``, ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
     def __init__(
@@ -233,41 +219,18 @@ class ResNetHQNN(QuantumBlockMixin, _ResNetModel):
         backbone_lr: float | None = None,
         n_qubits: int = 6,
         depth: int = 2,
-        backend: Literal["torch", "pennylane"] = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
-        method: Literal["auto", "dense", "gatewise"] = "auto",
-        quantum_block: QuantumBlock = "trained",
-        noise: dict[str, float] | None = None,
-        shot_gradients: str | None = None,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.quantum_block = quantum_block
         self._check_inputs(in_channels, backbone_lr)
-        self.backbone_name = backbone
-        self.weights = weights
-        self.n_qubits = n_qubits
-        self.depth = depth
-        self.quantum_kwargs = {
-            "backend": backend,
-            "device": device,
-            "diff_method": diff_method,
-            "shots": shots,
-            "method": method,
-            "noise": noise,
-            "shot_gradients": shot_gradients,
-        }
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
         self._freeze(freeze_backbone, trainable_layers)
 
     def configure_network(self) -> nn.Module:
         """Build the backbone and the quantum head."""
-        backbone, features = build_backbone(self.backbone_name, self.weights)
+        hp = self.hparams
+        backbone, features = build_backbone(hp.backbone, hp.weights)
         return ResNetHQNNNet(
-            backbone, features, self.n_qubits, self.depth, self.num_classes, self.quantum_kwargs
+            backbone, features, hp.n_qubits, hp.depth, self.num_classes, hp.execution
         )
 
 
@@ -284,8 +247,7 @@ class ResNetClassifier(_ResNetModel):
         freeze_backbone: Freeze the backbone except ``trainable_layers``.
         trainable_layers: Backbone children left trainable when frozen, e.g. ``[layer4]``.
         backbone_lr: Learning rate of the backbone's parameters; ``None`` uses the optimiser's.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -298,17 +260,13 @@ class ResNetClassifier(_ResNetModel):
         freeze_backbone: bool = False,
         trainable_layers: Sequence[str] = (),
         backbone_lr: float | None = None,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         self._check_inputs(in_channels, backbone_lr)
-        self.backbone_name = backbone
-        self.weights = weights
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
-        self.save_hyperparameters()
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
         self._freeze(freeze_backbone, trainable_layers)
 
     def configure_network(self) -> nn.Module:
         """Build the backbone and the linear head."""
-        backbone, features = build_backbone(self.backbone_name, self.weights)
+        backbone, features = build_backbone(self.hparams.backbone, self.hparams.weights)
         return ResNetLinearNet(backbone, features, self.num_classes)

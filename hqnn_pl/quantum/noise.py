@@ -38,7 +38,7 @@ MIXED_DEVICES = ("default.mixed",)
 """PennyLane devices that simulate mixed states (needed for the pennylane backend with noise)."""
 
 NoiseSpec = dict[str, float] | None
-"""What layers and models accept: a dict with keys from :data:`NOISE_KEYS`, or None."""
+"""What ``Execution.noise`` accepts: a dict with keys from :data:`NOISE_KEYS`, or None."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import inspect
@@ -158,6 +159,11 @@ def unknown_argument_hint(message: str, prog: str = "hqnn-pl") -> str | None:
     class_path, key = match.group("class_path"), match.group("key")
     name = class_path.rpartition(".")[2]
     valid = _init_arguments(class_path)
+    if key in execution_fields() and "execution" in valid:
+        return (
+            f"--{group}.init_args.{key}: how circuits run is one `execution` setting now; use "
+            f"--{group}.init_args.execution.{key} (YAML: execution: {{{key}: ...}})"
+        )
     close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
     if close:
         suggestion = f"did you mean {' or '.join(close)}?"
@@ -169,6 +175,13 @@ def unknown_argument_hint(message: str, prog: str = "hqnn-pl") -> str | None:
         f"--{group}.init_args.{key}: {name} takes no argument '{key}'; {suggestion} "
         f"(`{prog} fit --{group}.help {name}` describes them all)"
     )
+
+
+def execution_fields() -> list[str]:
+    """The settings of :class:`~hqnn_pl.quantum.execution.Execution` (once flat model keys)."""
+    from hqnn_pl.quantum.execution import Execution
+
+    return [field.name for field in dataclasses.fields(Execution)]
 
 
 def _init_arguments(class_path: str) -> list[str]:

@@ -13,7 +13,12 @@ from hqnn_pl.analysis.gradients import gradient_variance_scan
 from hqnn_pl.analysis.specs import CircuitSpec, circuit_spec
 from hqnn_pl.analysis.statevector import circuit_outputs
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
+from hqnn_pl.quantum import (
+    ParallelQuantumLayer,
+    QuantumPointwiseConv2d,
+    Quanv2d,
+    RandomQuanv2d,
+)
 
 
 def _spec(qfunc, n_qubits, n_inputs, weight_shape, name="test", **kwargs) -> CircuitSpec:
@@ -34,7 +39,7 @@ def _spec(qfunc, n_qubits, n_inputs, weight_shape, name="test", **kwargs) -> Cir
     [
         ParallelQuantumLayer(n_qubits=3, n_circuits=2, depth=2, rotation="Y", observable="X"),
         Quanv2d(),
-        Quanv2d(trainable=False, n_random_layers=2, seed=3),
+        RandomQuanv2d(n_random_layers=2, seed=3),
         QuantumPointwiseConv2d(in_channels=6, depth=2),
     ],
     ids=["parallel", "quanv", "quanv-random", "pointwise"],

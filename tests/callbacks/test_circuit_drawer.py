@@ -8,7 +8,8 @@ import pytest
 from hqnn_pl.callbacks import CircuitDrawer
 from hqnn_pl.callbacks.utils import quantum_layers
 from hqnn_pl.models import CNN, HQNNParallel
-from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
+from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d, RandomQuanv2d
+from hqnn_pl.quantum.execution import Execution
 from tests.harness import fit
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,9 +45,11 @@ def test_fit_draws_start_and_trained_circuits_and_exports_qasm(tmp_path: Path) -
     "layer",
     [
         Quanv2d(),
-        Quanv2d(kernel_size=2, trainable=False),
+        RandomQuanv2d(kernel_size=2),
         QuantumPointwiseConv2d(in_channels=6, depth=2),
-        ParallelQuantumLayer(n_qubits=3, n_circuits=2, depth=1, backend="pennylane"),
+        ParallelQuantumLayer(
+            n_qubits=3, n_circuits=2, depth=1, execution=Execution(backend="pennylane")
+        ),
     ],
     ids=["quanv", "quanv-random", "pointwise", "parallel-pennylane"],
 )
@@ -65,7 +68,7 @@ def test_every_layer_and_both_backends_draw(layer: object, tmp_path: Path) -> No
 
 def test_pennylane_backend_run_draws_its_circuits(tmp_path: Path) -> None:
     fit(
-        "--model.init_args.backend=pennylane",
+        "--model.init_args.execution.backend=pennylane",
         "--trainer.limit_train_batches=1",
         "--trainer.limit_val_batches=1",
         "--test_after_fit=false",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hqnn_pl.callbacks.hardware_cost import circuit_specs, hardware_cost
+import torch
+
+from hqnn_pl.callbacks.hardware_cost import circuit_specs, execution_report, hardware_cost
 from hqnn_pl.cli import main
 from hqnn_pl.models import HQNNParallel, HQNNQuanv
-from hqnn_pl.quantum import QuantumPointwiseConv2d
+from hqnn_pl.quantum import Execution, QuantumPointwiseConv2d
 from tests.conftest import CONFIGS
 
 
@@ -44,3 +46,17 @@ def test_cli_prints_and_writes_the_cost(tmp_path: Path, capsys) -> None:
     main(["fit", "--config", str(CONFIGS / "quickstart.yaml"), "--trainer.fast_dev_run", "true"])
     report = json.loads((tmp_path / "hardware_cost.json").read_text())
     assert report["model"] == "HQNNParallel" and report["shots_per_epoch"] > 0
+    execution = json.loads((tmp_path / "execution.json").read_text())
+    layer = execution["layers"]["network.middle"]
+    assert layer["execution"]["backend"] == "torch" and layer["execution"]["route"] == "auto"
+    assert layer["routes_taken"] and layer["route"] in layer["routes_taken"]
+
+
+def test_execution_report_names_each_layers_routes() -> None:
+    model = HQNNParallel(
+        num_classes=10, in_channels=1, image_size=16, execution=Execution(route="gatewise")
+    )
+    model(torch.rand(2, 1, 16, 16))
+    (layer,) = execution_report(model)["layers"].values()
+    assert layer["route"] == "gatewise" and layer["routes_taken"] == {"gatewise": 1}
+    assert layer["execution"]["route"] == "gatewise"

@@ -9,7 +9,7 @@ import yaml
 
 from hqnn_pl.callbacks.parameter_count import count_parameters, top_level_blocks
 from hqnn_pl.models import CNN, HQNNParallel
-from hqnn_pl.quantum import Quanv2d
+from hqnn_pl.quantum import Quanv2d, RandomQuanv2d
 from tests.harness import fit
 
 
@@ -38,8 +38,8 @@ def test_frozen_parameters_and_random_circuit_buffers() -> None:
     assert counts["total"] == counts["trainable"] + counts["frozen"]
     assert counts["quantum"] == 180
     # a random quanvolution's fixed angles are a buffer: no parameters, quantum or otherwise
-    assert count_parameters(Quanv2d(trainable=False))["total"] == 0
-    assert count_parameters(Quanv2d(trainable=True))["quantum"] == 4
+    assert count_parameters(RandomQuanv2d())["total"] == 0
+    assert count_parameters(Quanv2d())["quantum"] == 4
 
 
 def test_top_level_blocks_look_through_the_network() -> None:

@@ -7,7 +7,8 @@ import torch
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.models import QPCNN, HQNNParallel, HQNNQuanv, RandomQuanvNet, ResNetHQNN
-from hqnn_pl.quantum.layers.base import _QuantumLayer
+from hqnn_pl.quantum import QuantumLayer
+from hqnn_pl.quantum.execution import Execution
 
 # (model class, constructor arguments, an input, two methods that must give the same logits)
 CASES = [
@@ -24,8 +25,8 @@ CASES = [
 ]  # fmt: skip
 
 
-def _quantum_layer(model: torch.nn.Module) -> _QuantumLayer:
-    return next(m for m in model.modules() if isinstance(m, _QuantumLayer))
+def _quantum_layer(model: torch.nn.Module) -> QuantumLayer:
+    return next(m for m in model.modules() if isinstance(m, QuantumLayer))
 
 
 @pytest.mark.parametrize(("model_class", "kwargs", "shape", "methods"), CASES)
@@ -33,10 +34,10 @@ def test_method_reaches_the_layer_and_both_methods_agree(
     model_class: type, kwargs: dict, shape: tuple[int, ...], methods: tuple[str, str]
 ) -> None:
     torch.manual_seed(0)
-    first = model_class(method=methods[0], **kwargs).eval()
-    second = model_class(method=methods[1], **kwargs).eval()
-    assert _quantum_layer(first).method == methods[0]
-    assert _quantum_layer(second).method == methods[1]
+    first = model_class(**kwargs, execution=Execution(method=methods[0])).eval()
+    second = model_class(**kwargs, execution=Execution(method=methods[1])).eval()
+    assert _quantum_layer(first).execution.method == methods[0]
+    assert _quantum_layer(second).execution.method == methods[1]
     second.load_state_dict(first.state_dict())
     second.check_hyperparameters(dict(first.hparams))  # a checkpoint loads under either method
     x = torch.rand(shape)
@@ -46,4 +47,6 @@ def test_method_reaches_the_layer_and_both_methods_agree(
 
 def test_unknown_method_is_refused_with_the_choices() -> None:
     with pytest.raises(ConfigurationError, match=r"Unknown method 'fast'.*'gatewise'"):
-        HQNNParallel(num_classes=3, in_channels=1, image_size=16, method="fast")
+        HQNNParallel(
+            num_classes=3, in_channels=1, image_size=16, execution=Execution(method="fast")
+        )

@@ -6,7 +6,8 @@ import torch
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.models import PixelBaseline, RandomQuanvNet
 from hqnn_pl.models.feature_cache import FeatureCache
-from hqnn_pl.quantum import Quanv2d
+from hqnn_pl.quantum import Quanv2d, RandomQuanv2d
+from hqnn_pl.quantum.execution import Execution
 from tests.models.conftest import agree_across_backends
 
 
@@ -19,7 +20,7 @@ def test_quanvolution_is_fixed_and_the_head_matches_the_baseline() -> None:
 
 
 def test_cache_computes_each_image_once_and_matches_the_circuit() -> None:
-    quanv = Quanv2d(trainable=False, seed=3)
+    quanv = RandomQuanv2d(seed=3)
     cache = FeatureCache(quanv, max_items=5)
     images = torch.rand(4, 1, 6, 6)
     first = cache(images)
@@ -34,7 +35,7 @@ def test_cache_computes_each_image_once_and_matches_the_circuit() -> None:
 
 def test_cache_refuses_a_trainable_extractor() -> None:
     with pytest.raises(ConfigurationError, match="trainable parameters"):
-        FeatureCache(Quanv2d(trainable=True))
+        FeatureCache(Quanv2d())
 
 
 def test_backends_agree() -> None:
@@ -46,7 +47,7 @@ def test_backends_agree() -> None:
 
 
 def test_cache_keys_handle_bfloat16_and_tell_dtypes_apart() -> None:
-    cache = FeatureCache(Quanv2d(trainable=False), max_items=10)
+    cache = FeatureCache(RandomQuanv2d(), max_items=10)
     images = torch.rand(2, 1, 4, 4)
     cache(images.bfloat16())
     cache(images)  # same values, other dtype: a different key
@@ -60,5 +61,11 @@ def test_stride_must_be_positive() -> None:
 
 def test_cached_features_refuse_shots() -> None:
     with pytest.raises(ConfigurationError, match=r"cache_features with shots=100 would reuse"):
-        RandomQuanvNet(num_classes=5, in_channels=1, image_size=8, shots=100)
-    RandomQuanvNet(num_classes=5, in_channels=1, image_size=8, shots=100, cache_features=False)
+        RandomQuanvNet(num_classes=5, in_channels=1, image_size=8, execution=Execution(shots=100))
+    RandomQuanvNet(
+        num_classes=5,
+        in_channels=1,
+        image_size=8,
+        cache_features=False,
+        execution=Execution(shots=100),
+    )

@@ -105,12 +105,9 @@ def assert_float32_matches_float64(layer: torch.nn.Module, x: Tensor, atol: floa
         torch.testing.assert_close(got.double(), expected, atol=atol, rtol=0)
 
 
-def torch_paths_only(monkeypatch) -> None:
-    """Switch off the engine's NumPy paths and shifted gradients: plain autograd in torch."""
-    from hqnn_pl.quantum import engine
-
-    for name in ("use_host_readout", "use_host", "use_shifted"):
-        monkeypatch.setattr(engine, name, lambda *args: False)
+def torch_paths_only(layer: torch.nn.Module) -> torch.nn.Module:
+    """The layer (same weights) on the ``dense`` route: plain autograd through the torch build."""
+    return layer.rerouted("dense")
 
 
 def assert_outputs_and_grads_equal(got: list[Tensor], expected: list[Tensor]) -> None:

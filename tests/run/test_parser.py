@@ -55,3 +55,10 @@ def test_a_class_argument_before_the_config(capsys: pytest.CaptureFixture[str]) 
 def test_lightnings_own_refusals_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     line = one_line_error(capsys, "fit", "--config", QUICKSTART, "--trainer.max_epochs=-5")
     assert "max_epochs" in line and "-5" in line
+
+
+def test_a_former_flat_execution_key_names_its_new_place(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = one_line_error(capsys, "fit", "--config", QUICKSTART, "--model.init_args.shots", "100")
+    assert "use --model.init_args.execution.shots" in line

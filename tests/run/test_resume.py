@@ -156,7 +156,7 @@ def test_checkpoint_loads_into_test_and_predict_on_both_backends(tmp_path: Path)
     last = str(tmp_path / RUN / "checkpoints/last.ckpt")
     losses = {}
     for version, backend in enumerate(("torch", "pennylane"), start=1):
-        on_backend = f"--model.init_args.backend={backend}"
+        on_backend = f"--model.init_args.execution.backend={backend}"
         main(["test", "--config", config, "--ckpt_path", last, on_backend])
         run = tmp_path / f"runs/quickstart/version_{version}"
         assert f"backend: {backend}" in (run / "hparams.yaml").read_text()  # the flag was used

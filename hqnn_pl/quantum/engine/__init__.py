@@ -26,6 +26,10 @@ observables. This module exploits that structure:
   the weights, tabulated exactly once from the circuit (:func:`fit_trig_polynomial`) and
   differentiated with the parameter-shift rule (:func:`trig_polynomial`).
 
+* Noise and shots run as functions of tensors and programs (:mod:`~.noisy`, :mod:`~.density`,
+  :mod:`~.pauli_transfer`, :mod:`~.shots`); nothing here takes a layer.
+* :mod:`~.planner` names the route of each call (see :mod:`hqnn_pl.quantum.execution`).
+
 Qubit ordering follows PennyLane: wire 0 is the most significant bit of a basis-state index.
 Everything here works on CPU and CUDA, in float32 (complex64) and float64 (complex128).
 """
@@ -74,6 +78,7 @@ from hqnn_pl.quantum.engine.host_unitary import (
     host_stacked_unitary,
     use_host,
 )
+from hqnn_pl.quantum.engine.planner import CircuitShape, Planner, plan_route
 from hqnn_pl.quantum.engine.shifted import SHIFTED_MAX_WORK, shifted_readout, use_shifted
 from hqnn_pl.quantum.engine.tables import (
     ConstantCache,
@@ -93,9 +98,11 @@ __all__ = [
     "MAX_QUBITS",
     "METHODS",
     "SHIFTED_MAX_WORK",
+    "CircuitShape",
     "ConstantCache",
     "GateProgram",
     "HostCircuit",
+    "Planner",
     "basis_bits",
     "build_unitary",
     "check_engine_qubits",
@@ -113,6 +120,7 @@ __all__ = [
     "pauli_basis_change",
     "pauli_transfer_table",
     "permutation_from_cnots",
+    "plan_route",
     "probabilities",
     "product_state",
     "rot_matrices",

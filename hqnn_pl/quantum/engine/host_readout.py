@@ -48,24 +48,24 @@ TorchReadout = Callable[[Tensor, Tensor], Tensor]
 """``(chunks, weights) -> (B, C, n)`` by differentiable torch ops (for higher derivatives)."""
 
 
-def use_host_readout(weights: Tensor, n_qubits: int, circuits: int, batch: int) -> bool:
+def use_host_readout(device: torch.device, n_qubits: int, circuits: int, batch: int) -> bool:
     """Whether :func:`host_angle_readout` runs this call.
 
     Args:
-        weights: The circuits' weights (their device decides).
+        device: Where the call runs.
         n_qubits: Qubits per circuit.
         circuits: Circuits run side by side.
         batch: Samples per circuit.
 
     Returns:
-        True for CPU weights outside ``torch.compile``, a qubit count in
+        True on the CPU outside ``torch.compile``, a qubit count in
         :data:`HOST_READOUT_QUBITS` and at most :data:`HOST_READOUT_WORK`.
     """
     work = circuits * 4**n_qubits * batch * torch.get_num_threads()
     return (
         n_qubits in HOST_READOUT_QUBITS
         and work <= HOST_READOUT_WORK
-        and weights.device.type == "cpu"
+        and device.type == "cpu"
         and not torch.compiler.is_compiling()
     )
 

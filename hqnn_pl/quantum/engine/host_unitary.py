@@ -139,20 +139,20 @@ def _single_blas_thread() -> Iterator[None]:
                 lib.set_num_threads(count)
 
 
-def use_host(weights: Tensor, n_qubits: int) -> bool:
+def use_host(device: torch.device, n_qubits: int) -> bool:
     """Whether :func:`host_stacked_unitary` is the dense method's build for this call.
 
     Args:
-        weights: The circuits' weights (their device decides).
+        device: Where the call runs.
         n_qubits: Qubits per circuit.
 
     Returns:
-        True for CPU weights outside ``torch.compile`` (which cannot trace NumPy calls on
+        True on the CPU outside ``torch.compile`` (which cannot trace NumPy calls on
         tensors) and a qubit count in :data:`HOST_QUBITS`.
     """
     return (
         n_qubits in HOST_QUBITS
-        and weights.device.type == "cpu"
+        and device.type == "cpu"
         and not torch.compiler.is_compiling()
     )
 

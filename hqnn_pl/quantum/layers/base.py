@@ -1,11 +1,13 @@
-"""What every quantum layer shares: backend selection, QNodes, drawing, argument checks."""
+"""The public base of every quantum layer: execution, routes, QNodes, drawing, the tools' hooks."""
 
 from __future__ import annotations
 
 import abc
+import copy
+import dataclasses
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import pennylane as qml
@@ -16,14 +18,13 @@ from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum import circuits, engine
 from hqnn_pl.quantum.engine import cost as engine_cost
 from hqnn_pl.quantum.engine import density
+from hqnn_pl.quantum.engine import planner as engine_planner
 from hqnn_pl.quantum.engine import shots as shot_engine
-from hqnn_pl.quantum.noise import Noise, NoiseSpec, check_noise_device, parse_noise
+from hqnn_pl.quantum.execution import Execution, as_execution
+from hqnn_pl.quantum.spec import CircuitSpec
 
-Backend = Literal["torch", "pennylane"]
 Pauli = Literal["X", "Y", "Z"]
-Method = Literal["auto", "dense", "gatewise"]
 
-_BACKENDS = ("torch", "pennylane")
 _PAULIS = ("X", "Y", "Z")
 _MEASUREMENTS = ("expval", "probs")
 _TWO_PI = 2.0 * math.pi
@@ -62,108 +63,142 @@ def _output_dtype(dtype: torch.dtype, real: torch.dtype) -> torch.dtype:
     return dtype if dtype.is_floating_point else real
 
 
-class _QuantumLayer(nn.Module, abc.ABC):
-    """Backend selection, PennyLane QNode handling and circuit drawing shared by all layers.
+class QuantumLayer(nn.Module, abc.ABC):
+    """A quantum layer: its execution, route planning, QNodes, drawing and the tools' hooks.
+
+    Every tool asks a quantum layer the same few things, and ``isinstance(module,
+    QuantumLayer)`` is how they find one: its circuit (:meth:`circuit`, :meth:`example_args`,
+    :meth:`circuit_spec` for drawing, specs, ZX and the diagnostics), its cost on hardware
+    (:meth:`shifted_angles`, :meth:`executions_per_call`) and its ablation (:meth:`identity`).
+    A subclass implements those, its forward pass and, for the torch backend, one method per
+    route it names in its :class:`~hqnn_pl.quantum.engine.planner.CircuitShape`.
 
     Args:
-        n_qubits: Qubits of one circuit.
-        backend: ``"torch"`` or ``"pennylane"``.
-        device: PennyLane device name (pennylane backend).
-        diff_method: PennyLane differentiation method (pennylane backend).
-        shots: Shots (pennylane backend) or None.
-        engine_what: Description of the qubit count for the engine's limit error.
-        method: Execution method of the torch backend (``"auto"`` picks by the cost model).
-        methods: The methods this layer accepts.
-        noise: Noise model (:mod:`hqnn_pl.quantum.noise`) or None.
-        shot_gradients: With shots on the torch backend, ``"exact"`` (default) or
-            ``"parameter-shift"``.
+        execution: How the circuits run (:class:`~hqnn_pl.quantum.execution.Execution`, a
+            mapping of its fields, or None for the default).
+        shape: The circuit as the planner sees it (its ``what`` names the layer in errors).
+        methods: The ``method`` values this layer accepts.
     """
 
     def __init__(
         self,
-        n_qubits: int,
-        backend: str,
-        device: str,
-        diff_method: str,
-        shots: int | None,
-        engine_what: str,
-        method: str = "auto",
+        execution: Execution | Mapping[str, Any] | None,
+        shape: engine_planner.CircuitShape,
         methods: Sequence[str] = engine.METHODS,
-        noise: NoiseSpec | Noise = None,
-        shot_gradients: str | None = None,
     ) -> None:
         super().__init__()
-        _check_choice("backend", backend, _BACKENDS)
-        _check_choice("method", method, methods)
-        # Noise and shots (issue 12): validated here, executed by layers/noisy.py.
-        self.noise = parse_noise(noise)
-        shot_engine.check_shots(shots, shot_gradients)
-        check_noise_device(self.noise, backend, device)
-        if shot_gradients is not None and backend != "torch":
-            raise ConfigurationError(
-                f"shot_gradients={shot_gradients!r} is an option of backend='torch'; the "
-                "pennylane backend differentiates with its diff_method."
-            )
-        self.shot_gradients = shot_gradients or ("exact" if shots is not None else None)
+        execution = as_execution(execution)
+        _check_choice("method", execution.method, methods)
+        n_qubits = shape.n_qubits
+        self.execution = execution
+        self.noise = execution.noise_model
         self._sampler = None
-        if backend == "torch":
-            engine.check_engine_qubits(n_qubits, engine_what)
-            if shots is not None:
-                self._sampler = shot_engine.ShotSampler(shots, torch.initial_seed())
-            if self.noise is not None or shots is not None:
+        if execution.backend == "torch":
+            engine.check_engine_qubits(n_qubits, shape.what)
+            if execution.shots is not None:
+                self._sampler = shot_engine.ShotSampler(execution.shots, torch.initial_seed())
+            if execution.noisy:
                 # The observables' Heisenberg images alone must fit (batch-independent part).
                 density.check_density_memory(
-                    engine_what,
+                    shape.what,
                     n_qubits,
                     1,
-                    2**n_qubits if shots is not None else n_qubits,
+                    2**n_qubits if execution.shots is not None else n_qubits,
                     1,
                     4,
                     engine_cost.available_memory(torch.device("cpu")),
                 )
-            _check_choice("diff_method", diff_method, circuits.DIFF_METHODS)
         self.n_qubits = n_qubits
-        self.backend = backend
-        self.qml_device = device
-        self.diff_method = diff_method
-        self.shots = shots
-        self.method = method
-        self._engine_what = engine_what
+        self.planner = engine_planner.Planner(execution, shape)
         self._qnode_cache: Any = None
 
     @property
-    def _noisy(self) -> bool:
-        """Whether the torch backend runs the noisy / finite-shot path (layers/noisy.py)."""
-        return self.backend == "torch" and (self.noise is not None or self.shots is not None)
+    def backend(self) -> str:
+        """``"torch"`` or ``"pennylane"`` (from :attr:`execution`)."""
+        return self.execution.backend
 
-    def _pick_method(self, layers: int, circuits: int, batch: int, x: Tensor) -> str:
-        """The torch method for this call (cost model, or the forced one) after a memory check.
+    @property
+    def shots(self) -> int | None:
+        """Shots per circuit execution, or None for exact expectations."""
+        return self.execution.shots
+
+    @property
+    def shot_gradients(self) -> str | None:
+        """With shots on the torch backend: ``"exact"`` (default) or ``"parameter-shift"``."""
+        if self.execution.shot_gradients is not None:
+            return self.execution.shot_gradients
+        return "exact" if self.execution.shots is not None else None
+
+    @property
+    def route(self) -> str | None:
+        """The route of the last call (None before the first), see :attr:`planner`."""
+        return self.planner.last
+
+    def rerouted(self, route: str) -> QuantumLayer:
+        """A copy of this layer (same weights and execution) that runs ``route``.
 
         Args:
-            layers: Layers of single-qubit gates of the circuit.
-            circuits: Circuits run side by side.
-            batch: Samples per circuit.
-            x: A tensor of the call, for its device and (real) dtype.
+            route: A route of :data:`~hqnn_pl.quantum.execution.ROUTES` (or ``"auto"``).
 
         Returns:
-            ``"dense"`` or ``"gatewise"``.
-        """
-        real_bytes = x.element_size()
-        method = engine.choose_method(
-            self.method, self.n_qubits, layers, circuits, batch, real_bytes, self._dense_on_host(x)
-        )
-        engine.check_memory(
-            self._engine_what, method, self.n_qubits, layers, circuits, batch, real_bytes, x.device
-        )
-        return method
+            The copy.
 
-    def _dense_on_host(self, x: Tensor) -> bool:
-        """Whether this layer's dense method builds its unitary in NumPy for a call on ``x``."""
-        return False
+        Raises:
+            ConfigurationError: When the route cannot serve this layer's execution.
+        """
+        execution = dataclasses.replace(self.execution, route=route)
+        planner = engine_planner.Planner(execution, self.planner.shape)
+        layer = copy.deepcopy(self)
+        layer.execution = execution
+        layer.planner = planner
+        return layer
+
+    def _route(self, batch: int, x: Tensor) -> str:
+        """The route of a call with ``batch`` samples per circuit, like ``x`` (device, dtype)."""
+        return self.planner.route(batch, x.device, x.dtype)
 
     @abc.abstractmethod
-    def _circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
-        """Return the quantum function and its static keyword arguments."""
+    def circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """The PennyLane quantum function of one circuit and its static keyword arguments.
+
+        Returns:
+            ``(qfunc, kwargs)``: call it as ``qfunc(inputs, weights, **kwargs)``.
+        """
+
+    @abc.abstractmethod
+    def circuit_spec(self) -> CircuitSpec:
+        """The circuit as the diagnostics see it (ZX, Fourier, expressibility, gradients).
+
+        Returns:
+            A :class:`~hqnn_pl.quantum.spec.CircuitSpec` with the weights of every circuit.
+        """
+
+    @abc.abstractmethod
+    def shifted_angles(self) -> tuple[int, int]:
+        """Angles per circuit that the parameter-shift rule shifts (for the hardware cost).
+
+        Returns:
+            ``(trainable weights, input angles)``.
+        """
+
+    @abc.abstractmethod
+    def executions_per_call(self, x: Tensor) -> int:
+        """Circuit executions of one forward call on ``x`` (for the hardware cost).
+
+        Args:
+            x: The layer's input.
+
+        Returns:
+            The number of circuits run.
+        """
+
+    @abc.abstractmethod
+    def identity(self) -> nn.Module:
+        """The parameter-free module with this layer's output shape (the ``identity`` ablation).
+
+        Returns:
+            The stand-in.
+        """
 
     @abc.abstractmethod
     def example_args(self) -> tuple[Tensor, Tensor]:
@@ -181,12 +216,12 @@ class _QuantumLayer(nn.Module, abc.ABC):
         return state
 
     def _build_pennylane_qnode(self) -> None:
-        qfunc, kwargs = self._circuit()
+        qfunc, kwargs = self.circuit()
         self._qnode_cache = circuits.make_qnode(
             qfunc,
             self.n_qubits,
-            device=self.qml_device,
-            diff_method=self.diff_method,
+            device=self.execution.device,
+            diff_method=self.execution.diff_method,
             shots=self.shots,
             example_args=self.example_args(),
             **kwargs,
@@ -214,7 +249,7 @@ class _QuantumLayer(nn.Module, abc.ABC):
         """
         if device is None and self.backend == "pennylane":
             return self._pennylane_qnode()
-        qfunc, kwargs = self._circuit()
+        qfunc, kwargs = self.circuit()
         return circuits.make_qnode(
             qfunc, self.n_qubits, device=device or "default.qubit", diff_method="best", **kwargs
         )
@@ -252,20 +287,42 @@ class _QuantumLayer(nn.Module, abc.ABC):
         return result.reshape(n_rows, n_outputs).to(device=inputs.device)
 
     def extra_repr(self) -> str:
-        """Summary shown by ``print(module)``."""
-        extra = f"backend={self.backend!r}"
-        if self.backend == "torch":
-            extra += f", method={self.method!r}"
-            if self.shots is not None:
-                extra += f", shots={self.shots}, shot_gradients={self.shot_gradients!r}"
-        if self.noise is not None:
-            extra += f", noise={self.noise.as_dict()!r}"
-        if self.backend == "pennylane":
+        """Summary shown by ``print(module)``: the execution's settings and the route taken."""
+        ex = self.execution
+        extra = f"backend={ex.backend!r}"
+        if ex.backend == "torch":
+            extra += f", method={ex.method!r}, route={ex.route!r}"
+            if ex.route == "auto" and self.planner.last is not None:
+                extra += f" (last: {self.planner.last!r})"
+            if ex.shots is not None:
+                extra += f", shots={ex.shots}, shot_gradients={self.shot_gradients!r}"
+        if ex.noise is not None:
+            extra += f", noise={ex.noise!r}"
+        if ex.backend == "pennylane":
             extra += (
-                f", device={self.qml_device!r}, diff_method={self.diff_method!r}, "
-                f"shots={self.shots!r}"
+                f", device={ex.device!r}, diff_method={ex.diff_method!r}, shots={ex.shots!r}"
             )
         return extra
+
+
+def is_quantum_layer(module: nn.Module) -> bool:
+    """Whether ``module`` is a quantum layer (its parameters are circuit weights).
+
+    The one test every tool uses: an instance of :class:`QuantumLayer`.
+    """
+    return isinstance(module, QuantumLayer)
+
+
+def quantum_layers(model: nn.Module) -> list[tuple[str, QuantumLayer]]:
+    """The quantum layers of ``model`` with their module names, in module order.
+
+    Args:
+        model: Any module.
+
+    Returns:
+        ``(name, layer)`` pairs; each layer appears once.
+    """
+    return [(name, module) for name, module in model.named_modules() if is_quantum_layer(module)]
 
 
 def _check_image(name: str, x: Tensor, kernel_size: int | None = None) -> None:

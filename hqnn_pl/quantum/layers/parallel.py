@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,25 +10,54 @@ import torch
 from torch import Tensor, nn
 
 from hqnn_pl.quantum import circuits, engine
-from hqnn_pl.quantum.layers import noisy
+from hqnn_pl.quantum.engine import noisy
+from hqnn_pl.quantum.engine import shots as shot_engine
+from hqnn_pl.quantum.engine.planner import CircuitShape
+from hqnn_pl.quantum.execution import Execution
 from hqnn_pl.quantum.layers.base import (
     _PAULIS,
     _TWO_PI,
-    Backend,
-    Method,
     Pauli,
+    QuantumLayer,
     _check_choice,
     _check_positive_int,
     _exact_precision,
     _output_dtype,
-    _QuantumLayer,
 )
-from hqnn_pl.quantum.noise import NoiseSpec
+from hqnn_pl.quantum.spec import CircuitSpec
 
-__all__ = ["ParallelQuantumLayer"]
+__all__ = ["ROUTES", "ParallelQuantumLayer", "parallel_spec"]
+
+ROUTES = ("dense", "host_unitary", "host_readout", "shifted", "gatewise", "dense_shots", "density")
+"""The routes of :class:`ParallelQuantumLayer` on the torch backend."""
 
 
-class ParallelQuantumLayer(_QuantumLayer):
+def parallel_spec(
+    n_qubits: int, depth: int, rotation: str, observable: str, weights: Tensor | None = None
+) -> CircuitSpec:
+    """The :class:`CircuitSpec` of one parallel circuit (weights ``(C, depth, n, 3)`` or none).
+
+    Args:
+        n_qubits: Qubits.
+        depth: StronglyEntanglingLayers.
+        rotation: Embedding rotation axis.
+        observable: Measured Pauli.
+        weights: The circuits' weights, or None (a family member without weights).
+
+    Returns:
+        The spec, with the family of the same circuit at other sizes.
+    """
+    return CircuitSpec.layered(
+        f"parallel(n_qubits={n_qubits}, depth={depth}, R{rotation} embedding, <{observable}>)",
+        (circuits.parallel_circuit, {"rotation": rotation, "observable": observable}),
+        (n_qubits, depth, n_qubits),
+        "angle",
+        weights,
+        lambda n, d: parallel_spec(n, d, rotation, observable),
+    )
+
+
+class ParallelQuantumLayer(QuantumLayer):
     """The quantum part of HQNN-Parallel: parallel angle-embedded strongly entangling circuits.
 
     Senokosov et al., "Quantum machine learning for image classification", Mach. Learn.: Sci.
@@ -51,24 +79,8 @@ class ParallelQuantumLayer(_QuantumLayer):
         depth: Number of StronglyEntanglingLayers per circuit.
         rotation: Axis of the angle-embedding rotation: ``"X"``, ``"Y"`` or ``"Z"``.
         observable: Pauli measured on every qubit: ``"X"``, ``"Y"`` or ``"Z"``.
-        backend: ``"torch"`` (exact batched simulation in PyTorch, fast, CPU/CUDA) or
-            ``"pennylane"`` (a QNode on ``device``: other simulators, shots, hardware).
-        device: PennyLane device name for the pennylane backend, e.g. ``"default.qubit"`` or
-            ``"lightning.qubit"``; ignored by the torch backend.
-        diff_method: QNode differentiation method for the pennylane backend (``"backprop"``,
-            ``"adjoint"``, ``"parameter-shift"``, ``"best"``, ...); the torch backend always
-            uses autograd.
-        shots: Number of measurement shots for the pennylane backend; None for exact
-            expectation values (the only option of the torch backend).
-        method: How the torch backend simulates: ``"dense"`` (the circuit's ``2^n x 2^n``
-            unitary, fastest for few qubits and large batches), ``"gatewise"`` (a state vector
-            gate by gate with an adjoint backward pass: any size memory allows), or ``"auto"``
-            (the faster one by a cost model of qubits, depth and batch).
-        noise: Noise model, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002, readout:
-            0.02}`` (all keys optional; see :mod:`hqnn_pl.quantum.noise` for the exact meaning).
-            Both backends run it exactly (pennylane: ``device="default.mixed"``).
-        shot_gradients: With ``shots`` on the torch backend: ``"exact"`` (default; gradients of
-            the exact expectation) or ``"parameter-shift"`` (sampled shift rule, as hardware).
+        execution: How the circuits run (:class:`~hqnn_pl.quantum.execution.Execution`:
+            backend, shots, noise, method, route; a mapping of its fields; None: exact torch).
     """
 
     def __init__(
@@ -78,30 +90,22 @@ class ParallelQuantumLayer(_QuantumLayer):
         depth: int = 3,
         rotation: Pauli = "X",
         observable: Pauli = "Y",
-        backend: Backend = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
-        method: Method = "auto",
-        noise: NoiseSpec = None,
-        shot_gradients: str | None = None,
+        execution: Execution | None = None,
     ) -> None:
         _check_positive_int("n_qubits", n_qubits)
         _check_positive_int("n_circuits", n_circuits)
         _check_positive_int("depth", depth)
         _check_choice("rotation", rotation, _PAULIS)
         _check_choice("observable", observable, _PAULIS)
-        super().__init__(
-            n_qubits,
-            backend,
-            device,
-            diff_method,
-            shots,
+        shape = CircuitShape(
             f"ParallelQuantumLayer(n_qubits={n_qubits})",
-            method,
-            noise=noise,
-            shot_gradients=shot_gradients,
+            n_qubits,
+            depth + (observable != "Z"),
+            n_circuits,
+            depth * n_qubits * 3,
+            ROUTES,
         )
+        super().__init__(execution, shape)
         self.n_circuits = n_circuits
         self.depth = depth
         self.rotation = rotation
@@ -113,17 +117,13 @@ class ParallelQuantumLayer(_QuantumLayer):
         self._dense_tables: engine.ConstantCache | None = None  # built on first dense call
         self._gate_tables: engine.ConstantCache | None = None
         self._host: engine.HostCircuit | None = None  # the dense tables in NumPy, on first use
-        if backend == "pennylane":
+        self._noise_tables: noisy.NoiseTables | None = None  # built on first noisy call
+        if self.backend == "pennylane":
             self._build_pennylane_qnode()
 
     def reset_parameters(self) -> None:
         """Re-initialise ``weights`` uniformly in ``[0, 2π)``."""
         nn.init.uniform_(self.weights, 0.0, _TWO_PI)
-
-    @property
-    def _n_layers(self) -> int:
-        """Layers of single-qubit gates: the depth, plus one for an X/Y basis change."""
-        return self.depth + (self.observable != "Z")
 
     def _tables(self, dense: bool) -> engine.ConstantCache:
         if dense:
@@ -162,9 +162,6 @@ class ParallelQuantumLayer(_QuantumLayer):
             "signs2_t": np.concatenate([signs, signs]).T,
         }
 
-    def _dense_on_host(self, x: Tensor) -> bool:
-        return engine.use_host(x, self.n_qubits)
-
     def _host_circuit(self) -> engine.HostCircuit:
         """The dense tables as NumPy arrays, for ``engine.host_stacked_unitary``."""
         if self._host is None:
@@ -187,8 +184,26 @@ class ParallelQuantumLayer(_QuantumLayer):
             unitary = tables["basis_unitary"] @ unitary
         return unitary
 
-    def _circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
+    def circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """``circuits.parallel_circuit`` with this layer's rotation and observable."""
         return circuits.parallel_circuit, {"rotation": self.rotation, "observable": self.observable}
+
+    def circuit_spec(self) -> CircuitSpec:
+        """The circuit for the diagnostics, with the weights of every circuit."""
+        weights = self.weights.detach().to("cpu", torch.float64)
+        return parallel_spec(self.n_qubits, self.depth, self.rotation, self.observable, weights)
+
+    def shifted_angles(self) -> tuple[int, int]:
+        """Parameter shift shifts every ``Rot`` angle and every embedding angle of a circuit."""
+        return self.depth * self.n_qubits * 3, self.n_qubits
+
+    def executions_per_call(self, x: Tensor) -> int:
+        """One execution per circuit per sample of ``x`` ``(..., n_circuits * n_qubits)``."""
+        return x.numel() // self.in_features * self.n_circuits
+
+    def identity(self) -> nn.Module:
+        """The features pass through unchanged (``nn.Identity``)."""
+        return nn.Identity()
 
     def example_args(self) -> tuple[Tensor, Tensor]:
         """Example ``(inputs, weights)`` of circuit 0, for drawing and probing.
@@ -284,14 +299,17 @@ class ParallelQuantumLayer(_QuantumLayer):
 
     def _forward_torch(self, chunks: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
         """Exact engine: chunks ``(B, C, n)`` -> expectation values ``(B, C, n)``."""
-        if self._noisy:  # noise and/or shots (issue 12)
-            return noisy.parallel_forward(self, chunks, weights, cplx)
-        batch = chunks.shape[0]
-        method = self._pick_method(self._n_layers, self.n_circuits, batch, chunks)
-        tables = self._tables(method == "dense").get(chunks.device, chunks.dtype)
-        if method == "dense" and engine.use_host_readout(
-            weights, self.n_qubits, self.n_circuits, batch
-        ):  # small circuits on CPU: the whole circuit in NumPy, one autograd node
+        route = self._route(chunks.shape[0], chunks)
+        if route in ("dense_shots", "density"):
+            return self._forward_noisy(route, chunks, weights, cplx)
+        if route == "gatewise":
+            tables = self._tables(False).get(chunks.device, chunks.dtype)
+            states = self._embedded_states(chunks)  # (C, N, B)
+            matrices = engine.layer_matrices(self._layer_gates(weights, tables, cplx))
+            expvals = engine.run_program(self._program, states, matrices)  # (C, n, B)
+            return expvals.permute(2, 0, 1)
+        tables = self._tables(True).get(chunks.device, chunks.dtype)
+        if route == "host_readout":  # small circuits on CPU: the whole circuit in NumPy
             return engine.host_angle_readout(
                 chunks,
                 weights,
@@ -300,16 +318,10 @@ class ParallelQuantumLayer(_QuantumLayer):
                 self.rotation != "Z",
                 lambda c, w: self._dense_expvals(c, w, tables, cplx).permute(2, 0, 1),
             )
-        if method == "gatewise":
-            states = self._embedded_states(chunks)  # (C, N, B)
-            matrices = engine.layer_matrices(self._layer_gates(weights, tables, cplx))
-            expvals = engine.run_program(self._program, states, matrices)  # (C, n, B)
-            return expvals.permute(2, 0, 1)
         # Three ways to the same [Re U; Im U] and its gradient, by circuit size and device:
         # built in NumPy with a written-out backward pass (CPU, 4-8 qubits), differentiated by
         # shifted unitaries (2-4 qubits off the CPU), or by autograd through the torch build.
-        host = self._dense_on_host(weights)
-        if not host and engine.use_shifted(self.n_qubits, math.prod(self.weights.shape[1:])):
+        if route == "shifted":
             expvals = engine.shifted_readout(
                 lambda w: self._dense_unitary(w, tables, cplx),
                 self._embedded_states(chunks),
@@ -317,13 +329,46 @@ class ParallelQuantumLayer(_QuantumLayer):
                 tables["signs2_t"],
             )
             return expvals.permute(2, 0, 1)
-        if host:
+        if route == "host_unitary":
             stacked = engine.host_stacked_unitary(
                 weights, self._host_circuit(), lambda w: self._dense_stacked(w, tables, cplx)
             )
         else:
             stacked = self._dense_stacked(weights, tables, cplx)
         return self._readout(stacked, chunks, tables).permute(2, 0, 1)
+
+    def _forward_noisy(
+        self, route: str, chunks: Tensor, weights: Tensor, cplx: torch.dtype
+    ) -> Tensor:
+        """Noise and/or shots: chunks ``(B, C, n)`` -> ``(B, C, n)`` (sampled shift rule)."""
+        if self._noise_tables is None:
+            self._noise_tables = noisy.NoiseTables(
+                self.noise, self.n_qubits, self.observable, False, self.shots is not None
+            )
+
+        def run(x: Tensor, w: Tensor) -> Tensor:
+            if route == "dense_shots":  # probabilities from the dense unitary
+                tables = self._tables(True).get(x.device, x.dtype)
+                unitary = engine.stacked_real(self._dense_unitary(w, tables, cplx))
+                squared = engine.squared_amplitudes(unitary, self._embedded_states(x))
+                signs = self._noise_tables.get(x.device, x.dtype)["signs"]
+                out = noisy.dense_shots(squared, tables["signs2_t"], signs, self._sampler)
+                return out.permute(2, 0, 1)
+            n, depth = self.n_qubits, self.depth
+            program = noisy.layered_noisy_program(n, depth, embedding_noise=True)
+            matrices = engine.rot_matrices(w, cplx).reshape(self.n_circuits, depth * n, 2, 2)
+            states = noisy.angle_states(x, self.rotation, cplx)  # (C, N, B)
+            out = noisy.run_noisy(
+                self.planner.shape.what, program, matrices, states, self._noise_tables,
+                self._sampler,
+            )  # fmt: skip
+            return out.permute(2, 0, 1)
+
+        if self.shot_gradients == "parameter-shift":
+            return shot_engine.parameter_shift(
+                run, chunks, weights, 1.0, circuit_dim=1, x_out_dim=2
+            )
+        return run(chunks, weights)
 
     def _readout(self, stacked: Tensor, chunks: Tensor, tables: dict[str, Tensor | None]) -> Tensor:
         """``<Z_j>`` ``(C, n, B)`` of the embedded chunks under ``[Re U; Im U]``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -12,25 +13,73 @@ from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum import circuits, engine
-from hqnn_pl.quantum.layers import noisy
+from hqnn_pl.quantum.engine import noisy
+from hqnn_pl.quantum.engine import shots as shot_engine
+from hqnn_pl.quantum.engine.planner import CircuitShape
+from hqnn_pl.quantum.execution import Execution
 from hqnn_pl.quantum.layers.base import (
     _MEASUREMENTS,
     _TWO_PI,
-    Backend,
-    Method,
+    QuantumLayer,
     _check_choice,
     _check_image,
     _check_positive_int,
     _exact_precision,
     _output_dtype,
-    _QuantumLayer,
 )
-from hqnn_pl.quantum.noise import NoiseSpec
+from hqnn_pl.quantum.spec import CircuitSpec
 
-__all__ = ["QuantumPointwiseConv2d"]
+__all__ = ["ChannelIdentity", "QuantumPointwiseConv2d", "qpcnn_spec"]
 
 
-class QuantumPointwiseConv2d(_QuantumLayer):
+def qpcnn_spec(
+    in_channels: int, n_qubits: int, depth: int, weights: Tensor | None = None
+) -> CircuitSpec:
+    """The :class:`CircuitSpec` of QPCNN's circuit, read out as ``<Z>``.
+
+    Args:
+        in_channels: Amplitudes encoded.
+        n_qubits: Qubits.
+        depth: StronglyEntanglingLayers.
+        weights: The weights ``(1, depth, n, 3)``, or None (a family member without weights).
+
+    Returns:
+        The spec, with the family of the same circuit at other sizes.
+    """
+    return CircuitSpec.layered(
+        f"qpcnn(in_channels={in_channels}, n_qubits={n_qubits}, depth={depth}, "
+        "amplitude embedding, <Z>)",
+        (circuits.qpcnn_circuit, {"measurement": "expval"}),
+        (n_qubits, depth, in_channels),
+        "amplitude",
+        weights,
+        lambda n, d: qpcnn_spec(2**n, n, d),
+    )
+
+
+class ChannelIdentity(nn.Module):
+    """QuantumPointwiseConv2d's identity: the first ``out_channels`` channels, zero-padded.
+
+    Args:
+        out_channels: Channels of the output (the quantum layer's output maps).
+    """
+
+    def __init__(self, out_channels: int) -> None:
+        super().__init__()
+        self.out_channels = out_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map ``(B, C, H, W)`` to ``(B, out_channels, H, W)``."""
+        kept = x[:, : self.out_channels]
+        missing = self.out_channels - kept.shape[1]
+        return F.pad(kept, (0, 0, 0, 0, 0, missing)) if missing > 0 else kept
+
+    def extra_repr(self) -> str:
+        """Show the output width."""
+        return f"out_channels={self.out_channels}"
+
+
+class QuantumPointwiseConv2d(QuantumLayer):
     """Quantum 1x1 convolution of QPCNN: amplitude-encoded channel vectors, one shared circuit.
 
     Ning et al., QPCNN (2024). At every pixel the ``C``-channel vector is L2-normalised and
@@ -52,25 +101,10 @@ class QuantumPointwiseConv2d(_QuantumLayer):
         in_channels: Number of input channels ``C``.
         depth: Number of StronglyEntanglingLayers.
         measurement: ``"expval"`` (``<Z>`` per qubit) or ``"probs"`` (basis-state probabilities).
-        backend: ``"torch"`` (exact batched simulation in PyTorch, fast, CPU/CUDA) or
-            ``"pennylane"`` (a QNode on ``device``: other simulators, shots, hardware).
-        device: PennyLane device name for the pennylane backend, e.g. ``"default.qubit"`` or
-            ``"lightning.qubit"``; ignored by the torch backend.
-        diff_method: QNode differentiation method for the pennylane backend (``"backprop"``,
-            ``"adjoint"``, ``"parameter-shift"``, ``"best"``, ...); the torch backend always
-            uses autograd.
-        shots: Number of measurement shots for the pennylane backend; None for exact
-            expectation values (the only option of the torch backend).
         max_qubits: Largest allowed ``n``; a channel count needing more qubits is an error. The
             torch backend also needs the states to fit in memory (see ``method``).
-        method: How the torch backend simulates: ``"dense"`` (the ``2^n x 2^n`` unitary),
-            ``"gatewise"`` (a state vector gate by gate, adjoint backward pass) or ``"auto"``
-            (the faster one by a cost model of qubits, depth and batch).
-        noise: Noise model, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002, readout:
-            0.02}`` (all keys optional; see :mod:`hqnn_pl.quantum.noise` for the exact meaning).
-            Both backends run it exactly (pennylane: ``device="default.mixed"``).
-        shot_gradients: With ``shots`` on the torch backend: ``"exact"`` (default; gradients of
-            the exact expectation) or ``"parameter-shift"`` (sampled shift rule, as hardware).
+        execution: How the circuits run (:class:`~hqnn_pl.quantum.execution.Execution`:
+            backend, shots, noise, method, route; a mapping of its fields; None: exact torch).
     """
 
     def __init__(
@@ -78,14 +112,8 @@ class QuantumPointwiseConv2d(_QuantumLayer):
         in_channels: int,
         depth: int = 1,
         measurement: Literal["expval", "probs"] = "expval",
-        backend: Backend = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
         max_qubits: int = engine.MAX_QUBITS,
-        method: Method = "auto",
-        noise: NoiseSpec = None,
-        shot_gradients: str | None = None,
+        execution: Execution | None = None,
     ) -> None:
         _check_positive_int("in_channels", in_channels)
         _check_positive_int("depth", depth)
@@ -98,17 +126,15 @@ class QuantumPointwiseConv2d(_QuantumLayer):
                 f"{in_channels} amplitudes) but max_qubits={max_qubits}. Reduce the channels "
                 "first (e.g. a 1x1 Conv2d) or raise max_qubits."
             )
-        super().__init__(
-            n_qubits,
-            backend,
-            device,
-            diff_method,
-            shots,
+        shape = CircuitShape(
             f"QuantumPointwiseConv2d(in_channels={in_channels})",
-            method,
-            noise=noise,
-            shot_gradients=shot_gradients,
+            n_qubits,
+            depth,
+            1,
+            depth * n_qubits * 3,
+            ("dense", "gatewise", "density"),
         )
+        super().__init__(execution, shape)
         self.in_channels = in_channels
         self.depth = depth
         self.measurement = measurement
@@ -124,15 +150,37 @@ class QuantumPointwiseConv2d(_QuantumLayer):
             signs = engine.z_sign_table(n_qubits)
             signs2_t = np.concatenate([signs, signs]).T
         self._tables = engine.ConstantCache({"perms": perms, "signs2_t": signs2_t, "first": first})
-        if backend == "pennylane":
+        self._noise_tables: noisy.NoiseTables | None = None  # built on first noisy call
+        if self.backend == "pennylane":
             self._build_pennylane_qnode()
 
     def reset_parameters(self) -> None:
         """Re-initialise ``weights`` uniformly in ``[0, 2π)``."""
         nn.init.uniform_(self.weights, 0.0, _TWO_PI)
 
-    def _circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
+    def circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """``circuits.qpcnn_circuit`` with this layer's measurement."""
         return circuits.qpcnn_circuit, {"measurement": self.measurement}
+
+    def circuit_spec(self) -> CircuitSpec:
+        """The circuit for the diagnostics (read out as ``<Z>`` even for ``probs``)."""
+        weights = self.weights.detach().to("cpu", torch.float64)[None]
+        spec = qpcnn_spec(self.in_channels, self.n_qubits, self.depth, weights)
+        if self.measurement == "probs":
+            spec = replace(spec, name=spec.name + " (layer reads probs; diagnosed on <Z>)")
+        return spec
+
+    def shifted_angles(self) -> tuple[int, int]:
+        """Parameter shift shifts every ``Rot`` angle; amplitude embedding has no shift rule."""
+        return self.depth * self.n_qubits * 3, 0
+
+    def executions_per_call(self, x: Tensor) -> int:
+        """One execution per pixel of every image of ``x`` ``(B, C, H, W)``."""
+        return x.shape[0] * x.shape[2] * x.shape[3]
+
+    def identity(self) -> nn.Module:
+        """The first ``out_channels`` input channels, zero-padded (:class:`ChannelIdentity`)."""
+        return ChannelIdentity(self.out_channels)
 
     def example_args(self) -> tuple[Tensor, Tensor]:
         """Example ``(inputs, weights)`` of the circuit, for drawing and probing.
@@ -186,12 +234,13 @@ class QuantumPointwiseConv2d(_QuantumLayer):
         inv_norm = torch.rsqrt(torch.where(is_zero, torch.ones_like(sq_norm), sq_norm))
         states = F.pad(vectors * inv_norm, (0, 0, 0, n_states - channels))  # (N, P)
         states = torch.where(is_zero, tables["first"][:, None], states)
-        if self._noisy:  # noise and/or shots (issue 12)
-            out = noisy.pointwise_forward(self, states, weights, cplx)
+        route = self._route(states.shape[1], states)
+        if route == "density":  # noise and/or shots
+            out = self._forward_noisy(states, weights, cplx)
             out = out.reshape(self.out_channels, batch, height, width).transpose(0, 1)
             return out.contiguous().to(_output_dtype(x.dtype, real))
         mats = engine.rot_matrices(weights, cplx)
-        if self._pick_method(self.depth, 1, states.shape[1], states) == "gatewise":
+        if route == "gatewise":
             matrices = engine.layer_matrices(mats[None])
             probs = self.measurement == "probs"
             out = engine.run_program(self._program, states[None], matrices, probs)[0]
@@ -205,6 +254,32 @@ class QuantumPointwiseConv2d(_QuantumLayer):
             out = engine.expvals_z(squared, tables["signs2_t"])  # (n, P)
         out = out.reshape(self.out_channels, batch, height, width).transpose(0, 1).contiguous()
         return out.to(_output_dtype(x.dtype, real))
+
+    def _forward_noisy(self, states: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
+        """Noise and/or shots: embedded states ``(2^n, P)`` -> ``(n_out, P)``."""
+        n, depth = self.n_qubits, self.depth
+        program = noisy.layered_noisy_program(n, depth, embedding_noise=False)
+        if self._noise_tables is None:
+            probs = self.measurement == "probs"
+            self._noise_tables = noisy.NoiseTables(
+                self.noise, n, "Z", probs, self.shots is not None
+            )
+        tables = self._noise_tables
+
+        def run(x: Tensor, w: Tensor, sampler: shot_engine.ShotSampler | None = None) -> Tensor:
+            matrices = engine.rot_matrices(w, cplx).reshape(1, depth * n, 2, 2)
+            what = self.planner.shape.what
+            return noisy.run_noisy(what, program, matrices, x, tables, sampler)[0]
+
+        if self.shot_gradients != "parameter-shift":
+            return run(states, weights, self._sampler)
+        # Weights by the sampled shift rule; amplitude embedding is a state preparation, not a
+        # rotation, so the input gradient is that of the exact expectation.
+        sampled = shot_engine.parameter_shift(
+            lambda x, w: run(x, w, self._sampler), states.detach(), weights, None, None, 0
+        )
+        exact = run(states, weights.detach())
+        return sampled + exact - exact.detach()
 
     def extra_repr(self) -> str:
         """Summary shown by ``print(module)``."""

@@ -1,36 +1,37 @@
-"""Quanvolution: a small circuit on every image patch (HQNN-Quanv, random quanvolution)."""
+"""Quanvolution: a small circuit on every image patch; HQNN-Quanv's trainable layer."""
 
 from __future__ import annotations
 
+import abc
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import pennylane as qml
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum import circuits, engine
-from hqnn_pl.quantum.layers import noisy
+from hqnn_pl.quantum.engine import noisy
+from hqnn_pl.quantum.engine import shots as shot_engine
+from hqnn_pl.quantum.engine.density import NoisyProgram
+from hqnn_pl.quantum.engine.planner import CircuitShape
+from hqnn_pl.quantum.execution import Execution
 from hqnn_pl.quantum.layers.base import (
     _TWO_PI,
-    Backend,
+    QuantumLayer,
     _check_image,
     _check_positive_int,
     _exact_precision,
     _output_dtype,
-    _QuantumLayer,
 )
-from hqnn_pl.quantum.noise import NoiseSpec
+from hqnn_pl.quantum.spec import CircuitSpec
 
-__all__ = ["Quanv2d"]
+__all__ = ["PatchIdentity", "Quanv2d", "Quanvolution"]
 
-
-_PAULI_QUBITS = 4
-"""Largest patch (in qubits) simulated in the Heisenberg picture: ``3^n`` Pauli strings."""
 _NEGLIGIBLE = 1e-12
 """Pauli coefficients below this are structural zeros (rounding of exact zeros) and dropped."""
 
@@ -58,204 +59,71 @@ def _trainable_quanv_tables() -> dict[str, np.ndarray]:
     }
 
 
-QuanvMethod = Literal["auto", "heisenberg", "dense", "gatewise"]
-_QUANV_METHODS = ("auto", "heisenberg", "dense", "gatewise")
+QUANV_METHODS = ("auto", "heisenberg", "dense", "gatewise")
+"""Values of a quanvolution's ``method``."""
 
 
-def _random_layers_program(angles: np.ndarray, seed: int) -> tuple[engine.GateProgram, np.ndarray]:
-    """``qml.RandomLayers`` as a gate-wise program: rotations, and CNOT runs as permutations.
+class PatchIdentity(nn.Module):
+    """A quanvolution's identity: each ``k x k`` patch's pixels as ``k*k`` channels.
 
-    Args:
-        angles: RandomLayers angles of shape ``(n_random_layers, n)``.
-        seed: Seed of RandomLayers' gate structure.
-
-    Returns:
-        The program and its gate matrices, complex of shape ``(G, 2, 2)``.
-    """
-    n_qubits = angles.shape[-1]
-    ops: list[tuple[Any, ...]] = []
-    perms: list[np.ndarray] = []
-    matrices: list[np.ndarray] = []
-    pending: list[tuple[int, int]] = []
-
-    def flush() -> None:
-        if pending:
-            ops.append(("perm", len(perms)))
-            perms.append(engine.permutation_from_cnots(n_qubits, pending))
-            pending.clear()
-
-    layers = qml.RandomLayers(angles, wires=range(n_qubits), seed=seed)
-    for op in layers.decomposition():
-        wires = [int(w) for w in op.wires]
-        if op.name == "CNOT":
-            pending.append((wires[0], wires[1]))
-            continue
-        flush()
-        ops.append(("gate", wires[0], 1, len(matrices)))
-        matrices.append(np.asarray(qml.matrix(op), dtype=np.complex128))
-    flush()
-    program = engine.GateProgram(n_qubits, tuple(ops), tuple(perms))
-    return program, np.stack(matrices) if matrices else np.zeros((0, 2, 2), np.complex128)
-
-
-class Quanv2d(_QuantumLayer):
-    """Quanvolution: a small quantum circuit applied to every ``k x k`` patch of every channel.
-
-    Each patch (row-major, pixel ``(i, j)`` on qubit ``i * k + j``) is encoded with
-    ``RY(π x)`` on ``k * k`` qubits (pixels are expected in ``[0, 1]``), a fixed or trainable
-    block follows, and ``<Z>`` of every qubit is read out, giving ``k * k`` output channels per
-    input channel: output channel ``c * k * k + j`` is qubit ``j`` of input channel ``c``. Input
-    ``(B, C, H, W)`` gives ``(B, C * k * k, H', W')`` with ``H' = (H - k) // stride + 1`` (same
-    for ``W'``). All patches of all channels and images are simulated as one batch. The torch
-    backend runs patches of up to 4 qubits in the Heisenberg picture (see
-    :func:`engine.patch_pauli_expvals`), larger ones as state vectors.
-
-    * ``trainable=True`` (HQNN-Quanv, ``kernel_size=2`` only): ``RX(w0)`` on qubit 0, ``RX(w1)``
-      on 1, ``CNOT(2, 3)``, ``CNOT(0, 2)``, ``CNOT(0, 3)``, ``RY(w2)`` on 0, ``RY(w3)`` on 3, with
-      the parameter ``weights`` of shape ``(4,)`` initialised uniformly in ``[0, 2π)``. The
-      torch backend differentiates them with the (exact) parameter-shift rule.
-    * ``trainable=False`` (Henderson et al. 2019, PennyLane's quanvolution demo): the fixed
-      random circuit ``qml.RandomLayers(random_weights, seed=seed)``, whose angles
-      ``random_weights`` of shape ``(n_random_layers, k * k)`` are drawn uniformly in
-      ``[0, 2π)`` by ``numpy.random.default_rng(seed)`` and kept as a buffer (saved in the
-      state_dict); the circuit's unitary is computed from it once with ``qml.matrix``, and
-      recomputed only when the buffer changes. The layer then has no trainable parameters, so
-      its output for a dataset can be computed once and cached (it only depends on the images).
+    Output channel ``c*k*k + j`` is pixel ``j`` (row-major) of the patch of channel ``c``, as
+    qubit ``j`` is in the circuit: a space-to-depth rearrangement that loses nothing.
 
     Args:
-        kernel_size: Patch side ``k`` (``k * k`` qubits; the torch backend supports ``k <= 3``).
+        kernel_size: Patch side ``k``.
         stride: Step between patches.
-        trainable: Use the trainable HQNN-Quanv block (True, needs ``kernel_size=2``) or the fixed
-            random circuit (False).
-        n_random_layers: Number of RandomLayers layers (random circuit only).
-        seed: Seed of the random circuit: both of its angles and of RandomLayers' gate structure
-            (random circuit only).
-        backend: ``"torch"`` (exact batched simulation in PyTorch, fast, CPU/CUDA) or
-            ``"pennylane"`` (a QNode on ``device``: other simulators, shots, hardware).
-        device: PennyLane device name for the pennylane backend, e.g. ``"default.qubit"`` or
-            ``"lightning.qubit"``; ignored by the torch backend.
-        diff_method: QNode differentiation method for the pennylane backend (``"backprop"``,
-            ``"adjoint"``, ``"parameter-shift"``, ``"best"``, ...); the torch backend
-            differentiates exactly (autograd, and the parameter-shift rule for ``weights``).
-        shots: Number of measurement shots for the pennylane backend; None for exact
-            expectation values (the only option of the torch backend).
-        method: How the torch backend simulates: ``"heisenberg"`` (Pauli strings, up to 4
-            qubits; the only method of the trainable block), ``"dense"`` (the ``2^n x 2^n``
-            unitary, computed once), ``"gatewise"`` (a state vector gate by gate: e.g. 16
-            qubits for ``kernel_size=4``) or ``"auto"`` (Heisenberg up to 4 qubits, then the
-            cheaper of the other two).
-        noise: Noise model, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002, readout:
-            0.02}`` (all keys optional; see :mod:`hqnn_pl.quantum.noise` for the exact meaning).
-            Both backends run it exactly (pennylane: ``device="default.mixed"``).
-        shot_gradients: With ``shots`` on the torch backend: ``"exact"`` (default; gradients of
-            the exact expectation) or ``"parameter-shift"`` (sampled shift rule, as hardware).
+    """
+
+    def __init__(self, kernel_size: int, stride: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map ``(B, C, H, W)`` to ``(B, C*k*k, H', W')``, the quanvolution's output shape."""
+        batch, _, height, width = x.shape
+        k = self.kernel_size
+        out_h = (height - k) // self.stride + 1
+        out_w = (width - k) // self.stride + 1
+        patches = F.unfold(x, k, stride=self.stride)  # (B, C*k*k, H'*W'), channel-major
+        return patches.reshape(batch, -1, out_h, out_w)
+
+    def extra_repr(self) -> str:
+        """Show the patch size and stride."""
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class Quanvolution(QuantumLayer):
+    """What every quanvolution shares: patches, ``RY(π x)`` encoding, ``<Z>`` per qubit.
+
+    Each ``k x k`` patch (row-major, pixel ``(i, j)`` on qubit ``i * k + j``) of every channel
+    is encoded with ``RY(π x)`` on ``k * k`` qubits (pixels are expected in ``[0, 1]``), the
+    subclass's block follows, and ``<Z>`` of every qubit is read out, giving ``k * k`` output
+    channels per input channel: output channel ``c * k * k + j`` is qubit ``j`` of input channel
+    ``c``. Input ``(B, C, H, W)`` gives ``(B, C * k * k, H', W')`` with
+    ``H' = (H - k) // stride + 1`` (same for ``W'``). All patches of all channels and images are
+    simulated as one batch.
+
+    Args:
+        kernel_size: Patch side ``k``.
+        stride: Step between patches.
+        execution: How the circuits run.
+        shape: The circuit as the planner sees it.
     """
 
     def __init__(
         self,
-        kernel_size: int = 2,
-        stride: int = 2,
-        trainable: bool = True,
-        n_random_layers: int = 1,
-        seed: int = 0,
-        backend: Backend = "torch",
-        device: str = "default.qubit",
-        diff_method: str = "backprop",
-        shots: int | None = None,
-        method: QuanvMethod = "auto",
-        noise: NoiseSpec = None,
-        shot_gradients: str | None = None,
+        kernel_size: int,
+        stride: int,
+        execution: Execution | None,
+        shape: CircuitShape,
     ) -> None:
-        _check_positive_int("kernel_size", kernel_size)
-        _check_positive_int("stride", stride)
-        _check_positive_int("n_random_layers", n_random_layers)
-        if trainable and kernel_size != 2:
-            raise ConfigurationError(
-                f"The trainable quanvolution block is defined for kernel_size=2 (4 qubits) only; "
-                f"got kernel_size={kernel_size}. Use kernel_size=2, or trainable=False for a "
-                "random circuit on k*k qubits."
-            )
-        n_qubits = kernel_size * kernel_size
-        super().__init__(
-            n_qubits,
-            backend,
-            device,
-            diff_method,
-            shots,
-            f"Quanv2d(kernel_size={kernel_size}) (k*k qubits)",
-            method,
-            _QUANV_METHODS,
-            noise=noise,
-            shot_gradients=shot_gradients,
-        )
-        if trainable and method in ("dense", "gatewise"):
-            raise ConfigurationError(
-                f"Quanv2d(trainable=True) cannot run with method={method!r}: its block runs in "
-                "the Heisenberg picture (exact weight gradients by parameter shift). Use "
-                "method='heisenberg' or 'auto'."
-            )
-        if method == "heisenberg" and n_qubits > _PAULI_QUBITS:
-            raise ConfigurationError(
-                f"Quanv2d(kernel_size={kernel_size}) cannot run with method='heisenberg': it "
-                f"holds 3^n Pauli strings, for up to {_PAULI_QUBITS} qubits (kernel_size=2); "
-                f"got {n_qubits}. Use method='auto', 'dense' or 'gatewise'."
-            )
+        super().__init__(execution, shape, QUANV_METHODS)
         self.kernel_size = kernel_size
         self.stride = stride
-        self.trainable = trainable
-        self.n_random_layers = n_random_layers
-        self.seed = seed
-        self._resolved = self._static_method()
         self._tables = engine.ConstantCache({})
-        if trainable:
-            self.weights = nn.Parameter(torch.empty(4))
-            self.reset_parameters()
-            self._tables.update(**_trainable_quanv_tables())
-        else:
-            rng = np.random.default_rng(seed)
-            angles = rng.uniform(0.0, _TWO_PI, size=(n_random_layers, n_qubits))
-            self.register_buffer("random_weights", torch.tensor(angles, dtype=torch.float32))
-        self._random_key: tuple[int, int, int] | None = None
-        if not trainable:
-            self._refresh_random_tables()
-        if backend == "pennylane":
-            self._build_pennylane_qnode()
-
-    def reset_parameters(self) -> None:
-        """Re-initialise the trainable ``weights`` uniformly in ``[0, 2π)`` (no-op if random)."""
-        if self.trainable:
-            nn.init.uniform_(self.weights, 0.0, _TWO_PI)
-
-    def _refresh_random_tables(self) -> None:
-        """Recompute the random circuit's tables from the ``random_weights`` buffer.
-
-        Called automatically by the forward pass whenever the buffer was replaced or modified in
-        place (``load_state_dict``, ``.to()``, in-place ops): the tables are cached with the
-        buffer's identity and version counter. Up to 4 qubits the circuit is kept in the
-        Heisenberg picture (the Pauli coefficients of ``U^† Z_j U``, see
-        :func:`engine.patch_pauli_expvals`), beyond as ``[Re U; Im U]``.
-        """
-        buffer = self.random_weights
-        angles = buffer.detach().to("cpu", torch.float64).numpy()
-        if self._resolved == "gatewise":
-            self._program, gate_mats = _random_layers_program(angles, self.seed)
-            self._tables.update(gate_mats=gate_mats)
-        elif self._resolved == "heisenberg":
-            unitary = circuits.random_layers_unitary(angles, self.seed)
-            transfer = engine.z_transfer(unitary)  # (n, 3^n)
-            strings = np.flatnonzero(np.abs(transfer).max(axis=0) > _NEGLIGIBLE)
-            self._tables.update(
-                string_rows=engine.trig_factor_rows(strings, self.n_qubits),
-                transfer=transfer[:, strings],
-            )
-        else:
-            unitary = circuits.random_layers_unitary(angles, self.seed)
-            signs = engine.z_sign_table(self.n_qubits)
-            self._tables.update(
-                stacked=np.concatenate([unitary.real, unitary.imag]),
-                signs2_t=np.concatenate([signs, signs]).T,
-            )
-        self._random_key = (id(buffer), buffer.data_ptr(), buffer._version)
+        self._pauli_tables: noisy.PauliTables | None = None
+        self._noise_tables: noisy.NoiseTables | None = None
 
     def output_shape(self, channels: int, height: int, width: int) -> tuple[int, int, int]:
         """Shape ``(C * k * k, H', W')`` of the output for one ``(C, H, W)`` input image.
@@ -271,20 +139,26 @@ class Quanv2d(_QuantumLayer):
         k, s = self.kernel_size, self.stride
         return channels * k * k, (height - k) // s + 1, (width - k) // s + 1
 
-    def _circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
-        if self.trainable:
-            return circuits.quanv_trainable_circuit, {}
-        return circuits.quanv_random_circuit, {"seed": self.seed}
+    def executions_per_call(self, x: Tensor) -> int:
+        """One execution per patch of every channel of every image of ``x`` ``(B, C, H, W)``."""
+        channels, height, width = x.shape[1:]
+        _, out_h, out_w = self.output_shape(channels, height, width)
+        return x.shape[0] * channels * out_h * out_w
 
+    def identity(self) -> nn.Module:
+        """Each patch's own pixels in place of its qubits' ``<Z>`` (:class:`PatchIdentity`)."""
+        return PatchIdentity(self.kernel_size, self.stride)
+
+    @abc.abstractmethod
     def _circuit_weights(self) -> Tensor:
-        return self.weights if self.trainable else self.random_weights
+        """The tensor the circuit's QNode takes as ``weights``."""
 
     def example_args(self) -> tuple[Tensor, Tensor]:
         """Example ``(inputs, weights)`` of the circuit, for drawing and probing.
 
         Returns:
-            An example patch ``(k * k,)`` with pixels ``0.1, 0.2, ...`` and the current weights
-            (``weights`` or ``random_weights``), as detached float64 CPU tensors.
+            An example patch ``(k * k,)`` with pixels ``1/(n+1), 2/(n+1), ...`` and the current
+            weights, as detached float64 CPU tensors.
         """
         inputs = torch.arange(1, self.n_qubits + 1, dtype=torch.float64) / (self.n_qubits + 1)
         return inputs, self._circuit_weights().detach().to("cpu", torch.float64)
@@ -295,58 +169,58 @@ class Quanv2d(_QuantumLayer):
         patches = images.unfold(2, k, stride).unfold(3, k, stride)  # (B, C, H', W', k, k)
         return patches.flatten(0, 1)
 
-    def _forward_heisenberg(self, patches: Tensor, tables: dict[str, Tensor | None]) -> Tensor:
-        """Heisenberg-picture path (up to 4 qubits): ``(N, H', W', k, k)`` -> ``(N, k*k, H', W')``.
+    @abc.abstractmethod
+    def _forward_exact(
+        self, route: str, patches: Tensor, tables: dict[str, Tensor | None]
+    ) -> Tensor:
+        """Noise-free torch routes: ``(N, H', W', k, k)`` -> ``(N, k*k, H', W')``."""
 
-        See :func:`engine.patch_pauli_expvals`. Only the Pauli strings with a non-zero
-        coefficient are evaluated: 6 of 81 for the trainable block, a handful for a random
-        circuit of a few layers. For the trainable block, the coefficients are a trigonometric
-        polynomial of the 4 weights, tabulated exactly once (:func:`_trainable_quanv_tables`)
-        and evaluated each forward pass (:func:`engine.trig_polynomial`).
-        """
-        if self.trainable:
-            transfer = engine.trig_polynomial(
-                self.weights.to(patches), tables["monomial_rows"], tables["coefficients"]
-            ).view(self.n_qubits, -1)
+    @abc.abstractmethod
+    def _noisy_program(
+        self, weights: Tensor | None, cplx: torch.dtype, device: torch.device
+    ) -> tuple[NoisyProgram, Tensor]:
+        """The block gate by gate and its gate matrices ``(1, G, 2, 2)`` for the noisy routes."""
+
+    def _noisy_run(self, route: str, flat: Tensor, w: Tensor | None, cplx: torch.dtype) -> Tensor:
+        """Noisy / sampled routes on flat patches ``(N, H', W', n)`` -> ``(N, n, H', W')``."""
+        groups, out_h, out_w, n = flat.shape
+        pixels = flat.permute(3, 0, 1, 2).reshape(n, -1)
+        program, matrices = self._noisy_program(w, cplx, flat.device)
+        if route == "pauli_transfer":
+            if self._pauli_tables is None:
+                self._pauli_tables = noisy.PauliTables(self.noise)
+            out = noisy.pauli_transfer_expvals(program, matrices[0], pixels, self._pauli_tables)
         else:
-            transfer = tables["transfer"]
-        return engine.patch_pauli_expvals(patches, tables["string_rows"], transfer)
+            if self._noise_tables is None:
+                sampled = self.shots is not None
+                self._noise_tables = noisy.NoiseTables(self.noise, n, "Z", False, sampled)
+            states = noisy.pixel_states(pixels)  # (2^n, P)
+            out = noisy.run_noisy(
+                self.planner.shape.what, program, matrices, states, self._noise_tables,
+                self._sampler,
+            )[0]  # fmt: skip
+        return out.view(n, groups, out_h, out_w).transpose(0, 1)
 
-    def _static_method(self) -> str:
-        """The method of the torch backend: fixed at construction, all linear in the batch."""
-        if self.method != "auto":
-            return self.method
-        if self.trainable or self.n_qubits <= _PAULI_QUBITS:
-            return "heisenberg"
-        # Dense: one (2N x N) matmul per patch; gate-wise: a pass over the state per gate.
-        n_ops = 3 * self.n_random_layers * self.n_qubits  # gates and CNOT runs, an upper bound
-        return "dense" if 4**self.n_qubits <= 4 * 2**self.n_qubits * n_ops else "gatewise"
+    def _forward_noisy(self, route: str, patches: Tensor, cplx: torch.dtype) -> Tensor:
+        """Noise and/or shots: ``(N, H', W', k, k)`` -> ``(N, k*k, H', W')``."""
+        flat = patches.flatten(-2)  # (N, H', W', k*k)
 
-    def _forward_amplitudes(self, patches: Tensor, tables: dict[str, Tensor | None]) -> Tensor:
-        """State-vector paths (dense or gate-wise), shapes as in :meth:`_forward_heisenberg`."""
-        groups, out_h, out_w = patches.shape[:3]
-        n_patches = groups * out_h * out_w
-        engine.check_memory(
-            self._engine_what,
-            self._resolved,
-            self.n_qubits,
-            self.n_random_layers,
-            1,
-            n_patches,
-            patches.element_size(),
-            patches.device,
-        )
-        pixels = patches.permute(3, 4, 0, 1, 2).reshape(self.n_qubits, n_patches)
-        half = pixels * (math.pi / 2)  # RY(π x)|0> = cos(π x / 2)|0> + sin(π x / 2)|1>
-        states = engine.product_state(torch.stack([torch.cos(half), torch.sin(half)], dim=1))
-        if self._resolved == "gatewise":
-            gate_mats = tables["gate_mats"]
-            matrices = [gate_mats[i : i + 1] for i in range(len(gate_mats))]
-            expvals = engine.run_program(self._program, states[None], matrices)[0]
-        else:
-            squared = engine.squared_amplitudes(tables["stacked"], states)  # (2N, P)
-            expvals = engine.expvals_z(squared, tables["signs2_t"])  # (n, P)
-        return expvals.view(self.n_qubits, groups, out_h, out_w).transpose(0, 1)
+        def run(x: Tensor, w: Tensor | None) -> Tensor:
+            return self._noisy_run(route, x, w, cplx)
+
+        weights = self._trained_weights()
+        if weights is None:
+            return run(flat, None)
+        weights = weights.to(device=patches.device, dtype=patches.dtype)
+        if self.shot_gradients == "parameter-shift":
+            return shot_engine.parameter_shift(
+                run, flat, weights, math.pi, circuit_dim=None, x_out_dim=1
+            )
+        return run(flat, weights)
+
+    def _trained_weights(self) -> Tensor | None:
+        """The trained weights (None for a fixed circuit)."""
+        return None
 
     @_exact_precision
     def forward(self, x: Tensor) -> Tensor:
@@ -359,8 +233,8 @@ class Quanv2d(_QuantumLayer):
             Tensor of shape ``(B, C * k * k, H', W')`` in the dtype of ``x`` (float32 if ``x``
             is not floating point).
         """
-        _check_image("Quanv2d", x, self.kernel_size)
-        real, _ = engine.compute_dtypes(x.dtype)
+        _check_image(type(self).__name__, x, self.kernel_size)
+        real, cplx = engine.compute_dtypes(x.dtype)
         batch, channels, height, width = x.shape
         kk = self.n_qubits
         _, out_h, out_w = self.output_shape(channels, height, width)
@@ -370,24 +244,125 @@ class Quanv2d(_QuantumLayer):
             expvals = self._run_pennylane(patches.reshape(-1, kk), weights, kk).to(real)
             expvals = expvals.reshape(batch, channels, out_h, out_w, kk).permute(0, 1, 4, 2, 3)
         else:
-            if not self.trainable:
-                buffer = self.random_weights
-                if self._random_key != (id(buffer), buffer.data_ptr(), buffer._version):
-                    self._refresh_random_tables()
-            tables = self._tables.get(x.device, real)
-            if self._noisy:  # noise and/or shots (issue 12)
-                expvals = noisy.quanv_forward(self, patches, engine.compute_dtypes(real)[1])
-            elif self._resolved == "heisenberg":
-                expvals = self._forward_heisenberg(patches, tables)  # (B * C, kk, H', W')
+            route = self._route(batch * channels * out_h * out_w, patches)
+            if route in ("pauli_transfer", "density"):
+                expvals = self._forward_noisy(route, patches, cplx)
             else:
-                expvals = self._forward_amplitudes(patches, tables)
+                self._prepare_route(route)
+                expvals = self._forward_exact(route, patches, self._tables.get(x.device, real))
         out = expvals.reshape(batch, channels * kk, out_h, out_w)
         return out.to(_output_dtype(x.dtype, real))
 
+    def _prepare_route(self, route: str) -> None:
+        """Bring the tables of ``route`` up to date (a fixed circuit's buffer may change)."""
+
+
+class Quanv2d(Quanvolution):
+    """HQNN-Quanv's trainable 2x2 quanvolution (Senokosov et al. 2024): 4 qubits, 4 weights.
+
+    See :class:`Quanvolution` for the patches and outputs. The block: ``RX(w0)`` on qubit 0,
+    ``RX(w1)`` on 1, ``CNOT(2, 3)``, ``CNOT(0, 2)``, ``CNOT(0, 3)``, ``RY(w2)`` on 0, ``RY(w3)``
+    on 3, with the parameter ``weights`` of shape ``(4,)`` initialised uniformly in
+    ``[0, 2π)``. The torch backend runs it in the Heisenberg picture (see
+    :func:`engine.patch_pauli_expvals`) and differentiates the weights with the (exact)
+    parameter-shift rule. The fixed random quanvolution is
+    :class:`~hqnn_pl.quantum.layers.RandomQuanv2d`.
+
+    Args:
+        kernel_size: Patch side; the block is defined for 2 (4 qubits) only.
+        stride: Step between patches.
+        execution: How the circuits run (:class:`~hqnn_pl.quantum.execution.Execution`:
+            backend, shots, noise, method, route; a mapping of its fields; None: exact torch).
+            The torch backend's only noise-free method is ``"heisenberg"``.
+    """
+
+    def __init__(
+        self,
+        kernel_size: int = 2,
+        stride: int = 2,
+        execution: Execution | None = None,
+    ) -> None:
+        _check_positive_int("kernel_size", kernel_size)
+        _check_positive_int("stride", stride)
+        if kernel_size != 2:
+            raise ConfigurationError(
+                f"The trainable quanvolution block is defined for kernel_size=2 (4 qubits) only; "
+                f"got kernel_size={kernel_size}. Use kernel_size=2, or RandomQuanv2d for a "
+                "random circuit on k*k qubits."
+            )
+        shape = CircuitShape(
+            "Quanv2d(kernel_size=2) (k*k qubits)",
+            4,
+            1,
+            1,
+            4,
+            ("heisenberg", "pauli_transfer", "density"),
+        )
+        super().__init__(kernel_size, stride, execution, shape)
+        if self.execution.method in ("dense", "gatewise"):
+            raise ConfigurationError(
+                f"Quanv2d cannot run with method={self.execution.method!r}: its block runs in the "
+                "Heisenberg picture (exact weight gradients by parameter shift). Use "
+                "method='heisenberg' or 'auto'."
+            )
+        self.weights = nn.Parameter(torch.empty(4))
+        self.reset_parameters()
+        self._tables.update(**_trainable_quanv_tables())
+        if self.backend == "pennylane":
+            self._build_pennylane_qnode()
+
+    def reset_parameters(self) -> None:
+        """Re-initialise ``weights`` uniformly in ``[0, 2π)``."""
+        nn.init.uniform_(self.weights, 0.0, _TWO_PI)
+
+    def circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """``circuits.quanv_trainable_circuit``."""
+        return circuits.quanv_trainable_circuit, {}
+
+    def circuit_spec(self) -> CircuitSpec:
+        """The trainable block for the diagnostics (fixed size: no family)."""
+        return CircuitSpec(
+            name="quanv trainable block (4 qubits, RY(pi x) embedding, <Z>)",
+            qfunc=circuits.quanv_trainable_circuit,
+            kwargs={},
+            n_qubits=4,
+            n_inputs=4,
+            weight_shape=(4,),
+            input_kind="pixel",
+            circuit_weights=self.weights.detach().to("cpu", torch.float64)[None],
+        )
+
+    def shifted_angles(self) -> tuple[int, int]:
+        """Parameter shift shifts the 4 weights; the pixels of a first layer need no gradient."""
+        return 4, 0
+
+    def _circuit_weights(self) -> Tensor:
+        return self.weights
+
+    def _trained_weights(self) -> Tensor | None:
+        return self.weights
+
+    def _forward_exact(
+        self, route: str, patches: Tensor, tables: dict[str, Tensor | None]
+    ) -> Tensor:
+        """Heisenberg picture: only the Pauli strings with a non-zero coefficient (6 of 81).
+
+        The coefficients are a trigonometric polynomial of the 4 weights, tabulated exactly
+        once (:func:`_trainable_quanv_tables`) and evaluated each forward pass
+        (:func:`engine.trig_polynomial`); see :func:`engine.patch_pauli_expvals`.
+        """
+        del route
+        transfer = engine.trig_polynomial(
+            self.weights.to(patches), tables["monomial_rows"], tables["coefficients"]
+        ).view(self.n_qubits, -1)
+        return engine.patch_pauli_expvals(patches, tables["string_rows"], transfer)
+
+    def _noisy_program(
+        self, weights: Tensor | None, cplx: torch.dtype, device: torch.device
+    ) -> tuple[NoisyProgram, Tensor]:
+        del device
+        return noisy.quanv_trainable_program(weights, cplx)
+
     def extra_repr(self) -> str:
         """Summary shown by ``print(module)``."""
-        kind = "trainable" if self.trainable else f"random(layers={self.n_random_layers})"
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, {kind}, seed={self.seed}, "
-            + super().extra_repr()
-        )
+        return f"kernel_size=2, stride={self.stride}, " + super().extra_repr()

@@ -9,6 +9,7 @@ import torch
 
 from hqnn_pl.quantum import ParallelQuantumLayer, engine
 from hqnn_pl.quantum.engine import host_unitary
+from hqnn_pl.quantum.execution import Execution
 from tests.quantum.oracle import (
     assert_float32_matches_float64,
     assert_layer_gradcheck,
@@ -16,12 +17,6 @@ from tests.quantum.oracle import (
     layer_outputs_and_grads,
     torch_paths_only,
 )
-
-
-@pytest.fixture(autouse=True)
-def _build_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The build alone, as for batches too big for the NumPy readout (host_readout.py)."""
-    monkeypatch.setattr(engine, "use_host_readout", lambda *args: False)
 
 
 @pytest.mark.parametrize(
@@ -39,21 +34,26 @@ def test_host_build_equals_the_torch_build(
 ) -> None:
     torch.manual_seed(n_qubits)
     layer = ParallelQuantumLayer(
-        n_qubits, n_circuits, depth, rotation=rotation, observable=observable, method="dense"
+        n_qubits,
+        n_circuits,
+        depth,
+        rotation=rotation,
+        observable=observable,
+        execution=Execution(method="dense"),
     ).double()
     x = torch.rand(9, n_circuits * n_qubits, dtype=torch.float64) * 4 - 2
     calls = []
     original = host_unitary.stacked_forward
     monkeypatch.setattr(host_unitary, "stacked_forward", lambda *a: calls.append(1) or original(*a))
-    host = layer_outputs_and_grads(layer, x)
+    # the build alone, as for batches too big for the NumPy readout (host_readout.py)
+    host = layer_outputs_and_grads(layer.rerouted("host_unitary"), x)
     assert calls, "the host build was not used"
-    torch_paths_only(monkeypatch)
-    assert_outputs_and_grads_equal(host, layer_outputs_and_grads(layer, x))
+    assert_outputs_and_grads_equal(host, layer_outputs_and_grads(torch_paths_only(layer), x))
 
 
 def test_gradcheck_and_second_derivatives() -> None:
     torch.manual_seed(1)
-    layer = ParallelQuantumLayer(4, 2, 2, method="dense").double()
+    layer = ParallelQuantumLayer(4, 2, 2, execution=Execution(route="host_unitary")).double()
     # create_graph: the backward pass differentiates the torch build, so Hessians are exact
     assert_layer_gradcheck(layer, torch.rand(3, 8, dtype=torch.float64))
 
@@ -61,12 +61,13 @@ def test_gradcheck_and_second_derivatives() -> None:
 def test_float32_layer_matches_float64() -> None:
     torch.manual_seed(2)
     assert_float32_matches_float64(
-        ParallelQuantumLayer(5, 2, 3, method="dense"), torch.rand(64, 10) * 3
+        ParallelQuantumLayer(5, 2, 3, execution=Execution(route="host_unitary")),
+        torch.rand(64, 10) * 3,
     )
 
 
 def test_no_grad_forward_uses_the_host_build_without_autograd() -> None:
-    layer = ParallelQuantumLayer(5, 2, 2, method="dense")
+    layer = ParallelQuantumLayer(5, 2, 2, execution=Execution(route="host_unitary"))
     x = torch.rand(4, 10)
     with torch.no_grad():
         out = layer(x)
@@ -75,10 +76,10 @@ def test_no_grad_forward_uses_the_host_build_without_autograd() -> None:
 
 
 def test_the_host_build_is_kept_to_cpu_and_its_qubit_range() -> None:
-    cpu = torch.zeros(1)
+    cpu = torch.device("cpu")
     assert engine.use_host(cpu, 4) and engine.use_host(cpu, 8)
     assert not engine.use_host(cpu, 3) and not engine.use_host(cpu, 9)
-    assert not engine.use_host(torch.zeros(1, device="meta"), 5)  # any other device: torch
+    assert not engine.use_host(torch.device("meta"), 5)  # any other device: torch
 
 
 def test_auto_counts_the_cheaper_host_build() -> None:
@@ -91,18 +92,19 @@ def test_auto_counts_the_cheaper_host_build() -> None:
     torch.manual_seed(0)
     layer = ParallelQuantumLayer(7, 4, 3)
     x = torch.rand(256, 28)
-    assert layer._pick_method(layer._n_layers, 4, 256, x) == "dense"
+    layer(x)
+    assert layer.route == "host_unitary"  # the dense method, built in NumPy
     timings = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         for method in ("dense", "gatewise"):
-            layer.method = method
-            layer(x).sum().backward()  # warm-up (tables)
+            routed = layer.rerouted("host_unitary" if method == "dense" else "gatewise")
+            routed(x).sum().backward()  # warm-up (tables)
             runs = []
             for _ in range(5):
                 start = time.perf_counter()
-                layer(x).sum().backward()
+                routed(x).sum().backward()
                 runs.append(time.perf_counter() - start)
             timings[method] = min(runs)
     finally:

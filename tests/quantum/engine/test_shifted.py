@@ -7,6 +7,7 @@ import torch
 
 from hqnn_pl.quantum import ParallelQuantumLayer, engine
 from hqnn_pl.quantum.engine import shifted
+from hqnn_pl.quantum.execution import Execution
 from tests.quantum.oracle import (
     assert_float32_matches_float64,
     assert_layer_gradcheck,
@@ -24,7 +25,12 @@ def test_shifted_gradients_equal_autograd(
     assert engine.use_shifted(n_qubits, depth * n_qubits * 3)
     torch.manual_seed(0)
     layer = ParallelQuantumLayer(
-        n_qubits, 3, depth, rotation=rotation, observable=observable, method="dense"
+        n_qubits,
+        3,
+        depth,
+        rotation=rotation,
+        observable=observable,
+        execution=Execution(method="dense"),
     ).double()
     x = torch.rand(17, 3 * n_qubits, dtype=torch.float64) * 3
     calls = []
@@ -33,29 +39,24 @@ def test_shifted_gradients_equal_autograd(
         shifted._ShiftedReadout, "forward",
         staticmethod(lambda *args: calls.append(1) or original(*args)),
     )  # fmt: skip
-    monkeypatch.setattr(engine, "use_host", lambda *args: False)  # on CPU: NumPy paths instead
-    monkeypatch.setattr(engine, "use_host_readout", lambda *args: False)
-    fast = layer_outputs_and_grads(layer, x)
+    fast = layer_outputs_and_grads(layer.rerouted("shifted"), x)  # on CPU: NumPy paths otherwise
     assert calls, "the shifted path was not taken"
-    monkeypatch.setattr(engine, "use_shifted", lambda *args: False)
-    plain = layer_outputs_and_grads(layer, x)
+    plain = layer_outputs_and_grads(layer.rerouted("dense"), x)
     for got, expected in zip(fast, plain, strict=True):
         torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
 
 
-def test_shifted_gradcheck_and_second_derivatives(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "use_host_readout", lambda *args: False)  # CPU: NumPy instead
+def test_shifted_gradcheck_and_second_derivatives() -> None:
     torch.manual_seed(1)
-    layer = ParallelQuantumLayer(2, 2, 2, method="dense").double()
+    layer = ParallelQuantumLayer(2, 2, 2, execution=Execution(route="shifted")).double()
     # create_graph: the backward pass re-runs plain autograd, so Hessian-vector products work
     assert_layer_gradcheck(layer, torch.rand(3, 4, dtype=torch.float64))
 
 
-def test_shifted_float32_matches_float64(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "use_host_readout", lambda *args: False)
+def test_shifted_float32_matches_float64() -> None:
     torch.manual_seed(2)
     assert_float32_matches_float64(
-        ParallelQuantumLayer(3, 2, 3, method="dense"), torch.rand(64, 6) * 3
+        ParallelQuantumLayer(3, 2, 3, execution=Execution(route="shifted")), torch.rand(64, 6) * 3
     )
 
 

@@ -12,6 +12,7 @@ import torch
 
 from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, engine
 from hqnn_pl.quantum.engine import gatewise
+from hqnn_pl.quantum.execution import Execution
 from tests.quantum.oracle import assert_close, parallel_oracle, qpcnn_oracle, value_and_grads
 
 
@@ -27,7 +28,9 @@ def test_parallel_layer_both_methods_match_pennylane(
     results = {}
     for method in ("dense", "gatewise"):
         torch.manual_seed(0)
-        layer = ParallelQuantumLayer(n_qubits, 2, depth, rotation, observable, method=method)
+        layer = ParallelQuantumLayer(
+            n_qubits, 2, depth, rotation, observable, execution=Execution(method=method)
+        )
         layer = layer.double()
         results[method] = value_and_grads(lambda a, w, layer=layer: layer(a), [x, layer.weights])
     weights = layer.weights.detach()
@@ -45,7 +48,9 @@ def test_parallel_layer_both_methods_match_pennylane(
 @pytest.mark.parametrize("measurement", ["expval", "probs"])
 def test_pointwise_gatewise_matches_pennylane(measurement: str) -> None:
     torch.manual_seed(1)
-    layer = QuantumPointwiseConv2d(7, depth=2, measurement=measurement, method="gatewise")
+    layer = QuantumPointwiseConv2d(
+        7, depth=2, measurement=measurement, execution=Execution(method="gatewise")
+    )
     layer = layer.double()
     x = torch.rand(2, 7, 2, 2, dtype=torch.float64) + 0.1
     vectors = x.permute(0, 2, 3, 1).reshape(-1, 7)
@@ -89,7 +94,7 @@ def test_auto_picks_the_faster_method(n_qubits: int, batch: int, expected: str) 
     x = torch.rand(batch, n_qubits)
     timings = {}
     for method in ("dense", "gatewise"):
-        layer = ParallelQuantumLayer(n_qubits, 1, 3, method=method)
+        layer = ParallelQuantumLayer(n_qubits, 1, 3, execution=Execution(method=method))
         _best_ms(layer, x, 1)  # warm-up (tables)
         timings[method] = _best_ms(layer, x)
     other = "gatewise" if expected == "dense" else "dense"
@@ -102,7 +107,7 @@ def test_sixteen_qubit_training_step_stays_within_its_memory_estimate() -> None:
         import resource, torch
         from hqnn_pl.quantum import ParallelQuantumLayer
         torch.set_num_threads(1)
-        layer = ParallelQuantumLayer(16, 1, 3, method="auto")
+        layer = ParallelQuantumLayer(16, 1, 3, execution={"method": "auto"})
         optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
         x = torch.rand(BATCH, 16, requires_grad=True)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -165,7 +170,10 @@ def test_second_derivatives_rerun_the_program_under_autograd(probs: bool) -> Non
 def test_gatewise_and_dense_hessians_agree() -> None:
     """``auto`` may pick either method: second derivatives must not depend on the choice."""
     torch.manual_seed(3)
-    layers = {m: ParallelQuantumLayer(3, 1, 2, method=m).double() for m in ("dense", "gatewise")}
+    layers = {
+        m: ParallelQuantumLayer(3, 1, 2, execution=Execution(method=m)).double()
+        for m in ("dense", "gatewise")
+    }
     layers["gatewise"].load_state_dict(layers["dense"].state_dict())
     x = torch.rand(5, 3, dtype=torch.float64)
     weights = layers["dense"].weights.detach()

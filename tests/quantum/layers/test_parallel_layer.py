@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hqnn_pl.quantum import ParallelQuantumLayer
+from hqnn_pl.quantum.execution import Execution
 from tests.quantum.oracle import assert_close, parallel_oracle, value_and_grads
 
 PAULIS = ("X", "Y", "Z")
@@ -118,7 +119,9 @@ def test_float64_input_with_float32_module_returns_float64() -> None:
 def test_backends_agree_through_state_dict(dtype: torch.dtype) -> None:
     torch.manual_seed(3)
     torch_layer = ParallelQuantumLayer(n_qubits=3, n_circuits=2, depth=2).to(dtype)
-    pl_layer = ParallelQuantumLayer(n_qubits=3, n_circuits=2, depth=2, backend="pennylane")
+    pl_layer = ParallelQuantumLayer(
+        n_qubits=3, n_circuits=2, depth=2, execution=Execution(backend="pennylane")
+    )
     pl_layer.load_state_dict(torch_layer.state_dict())
     pl_layer.to(dtype)
     x = _inputs(5, 6, dtype, seed=1).to(dtype)
@@ -156,9 +159,7 @@ def test_pennylane_devices_and_diff_methods_match_torch(device: str, diff_method
         n_qubits=2,
         n_circuits=2,
         depth=2,
-        backend="pennylane",
-        device=device,
-        diff_method=diff_method,
+        execution=Execution(backend="pennylane", device=device, diff_method=diff_method),
     ).double()
     layer.load_state_dict(reference.state_dict())
     x = _inputs(3, 4, torch.float64, seed=2)
@@ -180,9 +181,7 @@ def test_pennylane_backend_with_shots_is_close_and_differentiable() -> None:
         n_qubits=2,
         n_circuits=2,
         depth=1,
-        backend="pennylane",
-        diff_method="parameter-shift",
-        shots=4000,
+        execution=Execution(backend="pennylane", diff_method="parameter-shift", shots=4000),
     ).double()
     layer.load_state_dict(reference.state_dict())
     x = _inputs(2, 4, torch.float64, seed=3).requires_grad_(True)
@@ -217,7 +216,9 @@ def test_gradcheck_each_rotation(rotation: str) -> None:
 
 
 def test_copy_pickle_and_draw() -> None:
-    layer = ParallelQuantumLayer(n_qubits=2, n_circuits=2, depth=1, backend="pennylane")
+    layer = ParallelQuantumLayer(
+        n_qubits=2, n_circuits=2, depth=1, execution=Execution(backend="pennylane")
+    )
     x = torch.randn(3, 4)
     clone = copy.deepcopy(layer)
     restored = pickle.loads(pickle.dumps(layer))

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.quantum import MAX_QUBITS, ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
+from hqnn_pl.quantum import (
+    MAX_QUBITS,
+    ParallelQuantumLayer,
+    QuantumPointwiseConv2d,
+    Quanv2d,
+    RandomQuanv2d,
+)
+from hqnn_pl.quantum.execution import Execution
 
 
 def test_structural_limit_of_the_engine() -> None:
@@ -28,20 +37,22 @@ def test_state_that_does_not_fit_in_memory_names_the_estimate_and_the_fix() -> N
         r"or at most \d+ qubits at this batch",
     ):
         layer(x)
-    dense = ParallelQuantumLayer(n_qubits=16, n_circuits=1, depth=1, method="dense")
+    dense = ParallelQuantumLayer(
+        n_qubits=16, n_circuits=1, depth=1, execution=Execution(method="dense")
+    )
     with pytest.raises(ConfigurationError, match=r"method='dense'.*method=\"gatewise\""):
         dense(torch.zeros(2, 16))
     with pytest.raises(ConfigurationError, match=r"kernel_size=4\).*method='gatewise'.*batch"):
-        Quanv2d(kernel_size=4, stride=1, trainable=False)(torch.zeros(64, 1, 28, 28))
+        RandomQuanv2d(kernel_size=4, stride=1)(torch.zeros(64, 1, 28, 28))
 
 
 def test_forced_method_that_cannot_run_the_circuit() -> None:
-    with pytest.raises(ConfigurationError, match=r"trainable=True\) cannot run with method="):
-        Quanv2d(method="gatewise")
+    with pytest.raises(ConfigurationError, match=r"Quanv2d cannot run with method="):
+        Quanv2d(execution=Execution(method="gatewise"))
     with pytest.raises(ConfigurationError, match=r"kernel_size=3\) cannot run with method='heis"):
-        Quanv2d(3, trainable=False, method="heisenberg")
+        RandomQuanv2d(3, execution=Execution(method="heisenberg"))
     with pytest.raises(ConfigurationError, match=r"Unknown method 'sparse'; valid choices"):
-        ParallelQuantumLayer(method="sparse")
+        ParallelQuantumLayer(execution=Execution(method="sparse"))
 
 
 def test_channel_count_needing_too_many_qubits() -> None:
@@ -85,7 +96,7 @@ def test_trainable_quanv_needs_kernel_size_2() -> None:
     with pytest.raises(
         ConfigurationError,
         match=r"kernel_size=2 \(4 qubits\) only; got "
-        r"kernel_size=3.*trainable=False",
+        r"kernel_size=3.*RandomQuanv2d",
     ):
         Quanv2d(kernel_size=3)
 
@@ -106,8 +117,12 @@ def test_trainable_quanv_needs_kernel_size_2() -> None:
     ],
 )
 def test_bad_parallel_settings(kwargs: dict, pattern: str) -> None:
+    names = {field.name for field in dataclasses.fields(Execution)}
+    execution = {k: v for k, v in kwargs.items() if k in names}
     with pytest.raises(ConfigurationError, match=pattern):
-        ParallelQuantumLayer(**kwargs)
+        ParallelQuantumLayer(
+            **{k: v for k, v in kwargs.items() if k not in names}, execution=execution
+        )
 
 
 def test_bad_measurement_and_quanv_settings() -> None:
@@ -118,7 +133,7 @@ def test_bad_measurement_and_quanv_settings() -> None:
     with pytest.raises(ConfigurationError, match=r"stride must be a positive int; got 0"):
         Quanv2d(stride=0)
     with pytest.raises(ConfigurationError, match=r"Unknown backend 'qiskit'"):
-        Quanv2d(backend="qiskit")
+        Quanv2d(execution=Execution(backend="qiskit"))
 
 
 @pytest.mark.parametrize("layer_class", [ParallelQuantumLayer, Quanv2d, QuantumPointwiseConv2d])
@@ -129,7 +144,7 @@ def test_unknown_pennylane_device(layer_class: type) -> None:
         match=r"Unknown or unusable PennyLane device "
         r"'nope\.qubit'.*Installed devices: .*'default\.qubit'.*'lightning\.qubit'",
     ):
-        layer_class(*args, backend="pennylane", device="nope.qubit")
+        layer_class(*args, execution=Execution(backend="pennylane", device="nope.qubit"))
 
 
 def test_unknown_pennylane_diff_method() -> None:
@@ -138,7 +153,7 @@ def test_unknown_pennylane_diff_method() -> None:
         match=r"Unknown diff_method 'magic'.*Valid choices: "
         r"'best', 'backprop', 'adjoint', 'parameter-shift'",
     ):
-        ParallelQuantumLayer(backend="pennylane", diff_method="magic")
+        ParallelQuantumLayer(execution=Execution(backend="pennylane", diff_method="magic"))
 
 
 @pytest.mark.parametrize(
@@ -159,9 +174,11 @@ def test_unknown_pennylane_diff_method() -> None:
 )
 def test_unsupported_pennylane_combinations(kwargs: dict, pattern: str) -> None:
     with pytest.raises(ConfigurationError, match=pattern):
-        ParallelQuantumLayer(n_qubits=2, n_circuits=1, depth=1, backend="pennylane", **kwargs)
+        ParallelQuantumLayer(
+            n_qubits=2, n_circuits=1, depth=1, execution=Execution(backend="pennylane", **kwargs)
+        )
 
 
 def test_configuration_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="Unknown backend"):
-        Quanv2d(backend="nope")
+        Quanv2d(execution=Execution(backend="nope"))

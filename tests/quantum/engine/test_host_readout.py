@@ -7,6 +7,7 @@ import torch
 
 from hqnn_pl.quantum import ParallelQuantumLayer, engine
 from hqnn_pl.quantum.engine import host_readout, host_unitary
+from hqnn_pl.quantum.execution import Execution
 from tests.quantum.oracle import (
     assert_float32_matches_float64,
     assert_layer_gradcheck,
@@ -31,21 +32,25 @@ def test_host_readout_equals_the_torch_dense_method(
 ) -> None:
     torch.manual_seed(n_qubits + depth)
     layer = ParallelQuantumLayer(
-        n_qubits, n_circuits, depth, rotation=rotation, observable=observable, method="dense"
+        n_qubits,
+        n_circuits,
+        depth,
+        rotation=rotation,
+        observable=observable,
+        execution=Execution(method="dense"),
     ).double()
     x = torch.rand(11, n_circuits * n_qubits, dtype=torch.float64) * 6 - 3
     calls = []
     original = host_readout._forward
     monkeypatch.setattr(host_readout, "_forward", lambda *a: calls.append(1) or original(*a))
-    host = layer_outputs_and_grads(layer, x)
+    host = layer_outputs_and_grads(layer.rerouted("host_readout"), x)
     assert calls, "the host readout was not used"
-    torch_paths_only(monkeypatch)
-    assert_outputs_and_grads_equal(host, layer_outputs_and_grads(layer, x))
+    assert_outputs_and_grads_equal(host, layer_outputs_and_grads(torch_paths_only(layer), x))
 
 
 def test_gradcheck_and_second_derivatives() -> None:
     torch.manual_seed(1)
-    layer = ParallelQuantumLayer(2, 2, 2, method="dense").double()
+    layer = ParallelQuantumLayer(2, 2, 2, execution=Execution(method="dense")).double()
     # create_graph: the backward pass differentiates the torch computation
     assert_layer_gradcheck(layer, torch.rand(3, 4, dtype=torch.float64))
 
@@ -73,11 +78,11 @@ def test_float32_matches_float64_and_no_grad_matches_grad() -> None:
 
 
 def test_the_host_readout_is_kept_to_cpu_and_small_work(monkeypatch: pytest.MonkeyPatch) -> None:
-    cpu = torch.zeros(1)
+    cpu = torch.device("cpu")
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     assert engine.use_host_readout(cpu, 1, 1, 256) and engine.use_host_readout(cpu, 5, 4, 2048)
     assert not engine.use_host_readout(cpu, 8, 1, 256)  # 2^24: torch's kernels as fast
     assert not engine.use_host_readout(cpu, 9, 1, 1)  # beyond the host range
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     assert engine.use_host_readout(cpu, 5, 4, 1024) and not engine.use_host_readout(cpu, 5, 4, 2048)
-    assert not engine.use_host_readout(torch.zeros(1, device="meta"), 2, 1, 1)
+    assert not engine.use_host_readout(torch.device("meta"), 2, 1, 1)

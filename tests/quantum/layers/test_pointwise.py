@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from hqnn_pl.quantum import QuantumPointwiseConv2d
+from hqnn_pl.quantum.execution import Execution
 from tests.quantum.oracle import assert_close, qpcnn_oracle, value_and_grads
 
 
@@ -81,7 +82,9 @@ def test_zero_vector_is_encoded_as_ground_state_without_nan() -> None:
     out.sum().backward()
     assert torch.isfinite(zero.grad).all() and torch.isfinite(layer.weights.grad).all()
     # the ground-state encoding is also what the pennylane backend uses
-    pl_layer = QuantumPointwiseConv2d(3, depth=2, measurement="probs", backend="pennylane")
+    pl_layer = QuantumPointwiseConv2d(
+        3, depth=2, measurement="probs", execution=Execution(backend="pennylane")
+    )
     pl_layer.load_state_dict(layer.state_dict())
     pl_out = pl_layer.double()(zero)
     assert torch.isfinite(pl_out).all()
@@ -99,7 +102,9 @@ def test_output_is_scale_invariant_per_pixel() -> None:
 def test_backends_agree_through_state_dict(measurement: str) -> None:
     torch.manual_seed(4)
     torch_layer = QuantumPointwiseConv2d(5, depth=2, measurement=measurement)
-    pl_layer = QuantumPointwiseConv2d(5, depth=2, measurement=measurement, backend="pennylane")
+    pl_layer = QuantumPointwiseConv2d(
+        5, depth=2, measurement=measurement, execution=Execution(backend="pennylane")
+    )
     pl_layer.load_state_dict(torch_layer.state_dict())
     x = _features((2, 5, 3, 3), seed=2).float()
     assert_close(pl_layer(x), torch_layer(x), 1e-5)

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from hqnn_pl.errors import ConfigurationError
-from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
+from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d, RandomQuanv2d
 from hqnn_pl.quantum.engine import density
+from hqnn_pl.quantum.execution import Execution
 from hqnn_pl.quantum.noise import Noise, parse_noise
 
 NOISE = {"depolarizing": 0.05, "amplitude_damping": 0.1, "readout": 0.07}
@@ -57,7 +58,12 @@ def _check(fast, oracle, x, atol):
 def test_parallel_layer_matches_default_mixed(dtype, atol, rotation, observable, noise) -> None:
     def make(backend, device):
         return ParallelQuantumLayer(
-            3, 2, 2, rotation, observable, backend=backend, device=device, noise=noise
+            3,
+            2,
+            2,
+            rotation,
+            observable,
+            execution=Execution(backend=backend, device=device, noise=noise),
         ).to(dtype)
 
     fast, oracle = _pair(make)
@@ -69,7 +75,7 @@ def test_parallel_layer_matches_default_mixed(dtype, atol, rotation, observable,
 def test_resnet_head_circuit_matches_default_mixed(dtype, atol) -> None:
     def make(backend, device):  # the ResNet head's circuit: one circuit, RX, <Z>
         return ParallelQuantumLayer(
-            4, 1, 2, "X", "Z", backend=backend, device=device, noise=NOISE
+            4, 1, 2, "X", "Z", execution=Execution(backend=backend, device=device, noise=NOISE)
         ).to(dtype)
 
     fast, oracle = _pair(make)
@@ -79,7 +85,7 @@ def test_resnet_head_circuit_matches_default_mixed(dtype, atol) -> None:
 @pytest.mark.parametrize("dtype,atol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
 def test_trainable_quanv_matches_default_mixed(dtype, atol) -> None:
     def make(backend, device):
-        return Quanv2d(backend=backend, device=device, noise=NOISE).to(dtype)
+        return Quanv2d(execution=Execution(backend=backend, device=device, noise=NOISE)).to(dtype)
 
     fast, oracle = _pair(make)
     _check(fast, oracle, torch.rand(2, 2, 4, 4, dtype=dtype), atol)
@@ -88,8 +94,10 @@ def test_trainable_quanv_matches_default_mixed(dtype, atol) -> None:
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_random_quanv_matches_default_mixed(dtype) -> None:
     def make(backend, device):
-        return Quanv2d(
-            trainable=False, n_random_layers=2, seed=3, backend=backend, device=device, noise=NOISE
+        return RandomQuanv2d(
+            n_random_layers=2,
+            seed=3,
+            execution=Execution(backend=backend, device=device, noise=NOISE),
         ).to(dtype)
 
     fast, oracle = _pair(make)
@@ -105,7 +113,10 @@ def test_random_quanv_matches_default_mixed(dtype) -> None:
 def test_pointwise_matches_default_mixed(dtype, atol, channels, measurement) -> None:
     def make(backend, device):
         return QuantumPointwiseConv2d(
-            channels, 2, measurement, backend=backend, device=device, noise=NOISE
+            channels,
+            2,
+            measurement,
+            execution=Execution(backend=backend, device=device, noise=NOISE),
         ).to(dtype)
 
     fast, oracle = _pair(make)
@@ -116,7 +127,9 @@ def test_pointwise_matches_default_mixed(dtype, atol, channels, measurement) -> 
 def test_zero_noise_equals_the_noise_free_engine() -> None:
     torch.manual_seed(0)
     clean = ParallelQuantumLayer(4, 2, 3).double()
-    noisy = ParallelQuantumLayer(4, 2, 3, noise={"depolarizing": 0.0, "readout": 0.0}).double()
+    noisy = ParallelQuantumLayer(
+        4, 2, 3, execution=Execution(noise={"depolarizing": 0.0, "readout": 0.0})
+    ).double()
     noisy.load_state_dict(clean.state_dict())
     x = torch.rand(7, 8, dtype=torch.float64)
     torch.testing.assert_close(noisy(x), clean(x), atol=1e-12, rtol=0)
@@ -125,7 +138,7 @@ def test_zero_noise_equals_the_noise_free_engine() -> None:
 def test_depolarizing_shrinks_expectations() -> None:
     torch.manual_seed(0)
     clean = ParallelQuantumLayer(3, 1, 2).double()
-    noisy = ParallelQuantumLayer(3, 1, 2, noise={"depolarizing": 0.1}).double()
+    noisy = ParallelQuantumLayer(3, 1, 2, execution=Execution(noise={"depolarizing": 0.1})).double()
     noisy.load_state_dict(clean.state_dict())
     x = torch.rand(16, 3, dtype=torch.float64)
     assert noisy(x).abs().sum() < clean(x).abs().sum()
@@ -134,7 +147,9 @@ def test_depolarizing_shrinks_expectations() -> None:
 def test_readout_scales_z_by_one_minus_two_r() -> None:
     torch.manual_seed(0)
     clean = ParallelQuantumLayer(3, 1, 2, observable="Z").double()
-    noisy = ParallelQuantumLayer(3, 1, 2, observable="Z", noise={"readout": 0.1}).double()
+    noisy = ParallelQuantumLayer(
+        3, 1, 2, observable="Z", execution=Execution(noise={"readout": 0.1})
+    ).double()
     noisy.load_state_dict(clean.state_dict())
     x = torch.rand(4, 3, dtype=torch.float64)
     torch.testing.assert_close(noisy(x), 0.8 * clean(x), atol=1e-12, rtol=0)
@@ -162,19 +177,21 @@ def test_superoperator_matches_kraus_action() -> None:
 )
 def test_bad_noise_is_refused_naming_the_value(spec, match) -> None:
     with pytest.raises(ConfigurationError, match=match):
-        ParallelQuantumLayer(noise=spec)
+        ParallelQuantumLayer(execution=Execution(noise=spec))
 
 
 def test_noise_needs_a_mixed_state_device() -> None:
     with pytest.raises(ConfigurationError, match=r"device='default.qubit'.*'default.mixed'"):
-        ParallelQuantumLayer(backend="pennylane", noise={"depolarizing": 0.01})
+        ParallelQuantumLayer(execution=Execution(backend="pennylane", noise={"depolarizing": 0.01}))
 
 
 def test_density_beyond_memory_is_refused_at_construction_with_the_estimate() -> None:
     with pytest.raises(
         ConfigurationError, match=r"needs about [\d.]+ GiB .*21-qubit.*use fewer qubits"
     ):
-        ParallelQuantumLayer(n_qubits=21, n_circuits=1, depth=1, noise={"readout": 0.01})
+        ParallelQuantumLayer(
+            n_qubits=21, n_circuits=1, depth=1, execution=Execution(noise={"readout": 0.01})
+        )
 
 
 def test_noise_model_is_a_pennylane_noise_model() -> None:
@@ -189,15 +206,17 @@ def test_noise_model_is_a_pennylane_noise_model() -> None:
      {"depolarizing": 0.05, "readout": 0.1}],
 )  # fmt: skip
 @pytest.mark.parametrize("trainable", [True, False])
-def test_quanv_pauli_transfer_path_equals_density_path(noise, trainable, monkeypatch) -> None:
-    from hqnn_pl.quantum.layers import noisy
-
+def test_quanv_pauli_transfer_path_equals_density_path(noise, trainable) -> None:
     torch.manual_seed(0)
-    layer = Quanv2d(trainable=trainable, n_random_layers=2, seed=1, noise=noise).double()
+    execution = Execution(noise=noise)
+    if trainable:
+        base = Quanv2d(execution=execution).double()
+    else:
+        base = RandomQuanv2d(n_random_layers=2, seed=1, execution=execution).double()
     x = torch.rand(2, 1, 6, 6, dtype=torch.float64)
     results = []
-    for max_qubits in (4, 0):  # the Pauli-transfer path, then the density-matrix path
-        monkeypatch.setattr(noisy, "_PAULI_MAX_QUBITS", max_qubits)
+    for route in ("pauli_transfer", "density"):
+        layer = base.rerouted(route)
         layer.zero_grad(set_to_none=True)
         xx = x.clone().requires_grad_()
         out = layer(xx)

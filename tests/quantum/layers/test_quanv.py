@@ -8,17 +8,32 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hqnn_pl.quantum import Quanv2d, circuits
-from hqnn_pl.quantum.layers.quanv import _trainable_quanv_tables
+from hqnn_pl.quantum import Execution, Quanv2d, RandomQuanv2d, circuits
+from hqnn_pl.quantum.layers.quanv import Quanvolution, _trainable_quanv_tables
 from tests.quantum.oracle import assert_close, quanv_oracle, value_and_grads
 
 
-def _oracle(layer: Quanv2d, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Quanv2d through the QNode: unfold, run every patch, fold channels as c * k * k + j."""
+def _quanv(
+    k: int = 2,
+    stride: int = 2,
+    trainable: bool = True,
+    n_random_layers: int = 1,
+    seed: int = 0,
+    execution: Execution | None = None,
+) -> Quanvolution:
+    """HQNN-Quanv's trainable layer, or a random quanvolution with the given layers and seed."""
+    if trainable:
+        return Quanv2d(k, stride, execution=execution)
+    return RandomQuanv2d(k, stride, n_random_layers, seed, execution=execution)
+
+
+def _oracle(layer: Quanvolution, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """A quanvolution through the QNode: unfold, run every patch, fold channels as c * k * k + j."""
     k, s = layer.kernel_size, layer.stride
     batch, channels, height, width = x.shape
     patches = F.unfold(x, k, stride=s).reshape(batch, channels, k * k, -1).transpose(2, 3)
-    out = quanv_oracle(patches.reshape(-1, k * k), weights, layer.trainable, layer.seed)
+    trainable = isinstance(layer, Quanv2d)
+    out = quanv_oracle(patches.reshape(-1, k * k), weights, trainable, getattr(layer, "seed", 0))
     _, out_h, out_w = layer.output_shape(channels, height, width)
     out = out.reshape(batch, channels, -1, k * k).transpose(2, 3)
     return out.reshape(batch, channels * k * k, out_h, out_w)
@@ -56,7 +71,7 @@ def test_torch_backend_matches_qnode(
 ) -> None:
     # Images that need no gradient (a network's first layer) take the engine's in-place path.
     torch.manual_seed(seed + k)
-    layer = Quanv2d(k, stride, trainable, n_random_layers=layers, seed=seed).to(dtype)
+    layer = _quanv(k, stride, trainable, n_random_layers=layers, seed=seed).to(dtype)
     # pixels mostly in [0, 1], but the circuit is exact for any real input
     x = _images(shape, seed=seed + stride, low=-0.5, high=1.5)
     weights = layer.weights if trainable else layer.random_weights
@@ -79,7 +94,7 @@ def test_torch_backend_matches_qnode(
 @pytest.mark.parametrize(("trainable", "k"), [(True, 2), (False, 2), (False, 3)])
 @pytest.mark.parametrize("input_grad", [True, False])
 def test_empty_batch(trainable: bool, k: int, input_grad: bool) -> None:
-    layer = Quanv2d(k, trainable=trainable)
+    layer = _quanv(k, trainable=trainable)
     x = torch.rand(0, 2, 6, 6, requires_grad=input_grad)
     out = layer(x)
     assert out.shape == (0, *layer.output_shape(2, 6, 6))
@@ -162,20 +177,20 @@ def test_trainable_block_parameters() -> None:
 
 
 def test_random_circuit_is_a_seeded_buffer_without_trainable_parameters() -> None:
-    layer = Quanv2d(trainable=False, n_random_layers=2, seed=5)
+    layer = RandomQuanv2d(n_random_layers=2, seed=5)
     assert list(layer.parameters()) == []
     assert list(layer.state_dict()) == ["random_weights"]
     expected = np.random.default_rng(5).uniform(0.0, 2 * math.pi, size=(2, 4))
     assert_close(layer.random_weights, torch.from_numpy(expected), 1e-6)
     x = torch.rand(2, 1, 6, 6)
-    assert_close(Quanv2d(trainable=False, n_random_layers=2, seed=5)(x), layer(x), 0.0)
-    assert not torch.allclose(Quanv2d(trainable=False, n_random_layers=2, seed=6)(x), layer(x))
+    assert_close(RandomQuanv2d(n_random_layers=2, seed=5)(x), layer(x), 0.0)
+    assert not torch.allclose(RandomQuanv2d(n_random_layers=2, seed=6)(x), layer(x))
 
 
 def test_random_unitary_follows_loaded_random_weights() -> None:
-    source = Quanv2d(trainable=False, seed=0)
+    source = RandomQuanv2d(seed=0)
     source.random_weights.uniform_(0, 2 * math.pi)
-    target = Quanv2d(trainable=False, seed=0)
+    target = RandomQuanv2d(seed=0)
     x = torch.rand(1, 1, 4, 4)
     target.load_state_dict(source.state_dict())
     expected = _oracle(source, x.double(), source.random_weights.double())
@@ -200,8 +215,9 @@ def test_output_channel_order() -> None:
 @pytest.mark.parametrize("trainable", [True, False])
 def test_backends_agree_through_state_dict(trainable: bool) -> None:
     torch.manual_seed(2)
-    torch_layer = Quanv2d(trainable=trainable, n_random_layers=2, seed=3)
-    pl_layer = Quanv2d(trainable=trainable, n_random_layers=2, seed=3, backend="pennylane")
+    torch_layer = _quanv(trainable=trainable, n_random_layers=2, seed=3)
+    pennylane = Execution(backend="pennylane")
+    pl_layer = _quanv(trainable=trainable, n_random_layers=2, seed=3, execution=pennylane)
     pl_layer.load_state_dict(torch_layer.state_dict())
     x = _images((2, 2, 4, 6), seed=5).float()
     assert_close(pl_layer(x), torch_layer(x), 1e-5)
@@ -220,12 +236,12 @@ def test_gradcheck_float64() -> None:
     assert torch.autograd.gradcheck(fn, (x, weights), eps=1e-6, atol=1e-7)
     # images without gradient: the in-place path, whose weight gradient is one matrix product
     assert torch.autograd.gradcheck(lambda w: fn(x.detach(), w), (weights,), eps=1e-6, atol=1e-7)
-    random_layer = Quanv2d(stride=1, trainable=False, n_random_layers=2).double()
+    random_layer = RandomQuanv2d(stride=1, n_random_layers=2).double()
     assert torch.autograd.gradcheck(random_layer, (_images((1, 2, 3, 3), seed=7).requires_grad_(),))
 
 
 def test_draw_and_copy() -> None:
-    layer = Quanv2d(trainable=False, n_random_layers=2)
+    layer = RandomQuanv2d(n_random_layers=2)
     drawing = layer.draw()
     assert "RY" in drawing and "<Z>" in drawing
     assert "RX" in Quanv2d().draw()
@@ -239,7 +255,7 @@ def test_draw_and_copy() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("trainable", [True, False])
 def test_cuda_matches_cpu(trainable: bool) -> None:
-    layer = Quanv2d(trainable=trainable).double()
+    layer = _quanv(trainable=trainable).double()
     x = torch.rand(4, 1, 28, 28, dtype=torch.float64)
     expected = layer(x)
     cuda_layer = copy.deepcopy(layer).cuda()

@@ -11,20 +11,24 @@ import pytest
 import torch
 from torch import nn
 
-from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
+from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d, RandomQuanv2d
+from hqnn_pl.quantum.execution import Execution
 
 LAYERS = {
     "parallel": (lambda: ParallelQuantumLayer(3, 2, 2), (4, 6)),  # shifted-unitary gradients
     "parallel-5": (lambda: ParallelQuantumLayer(5, 2, 2), (4, 10)),  # autograd through U
-    "parallel-gatewise": (lambda: ParallelQuantumLayer(3, 2, 2, method="gatewise"), (4, 6)),
+    "parallel-gatewise": (
+        lambda: ParallelQuantumLayer(3, 2, 2, execution=Execution(method="gatewise")),
+        (4, 6),
+    ),
     "pointwise-gatewise": (
-        lambda: QuantumPointwiseConv2d(5, 2, "probs", method="gatewise"),
+        lambda: QuantumPointwiseConv2d(5, 2, "probs", execution=Execution(method="gatewise")),
         (2, 5, 3, 3),
     ),
     "pointwise": (lambda: QuantumPointwiseConv2d(5, depth=2), (2, 5, 3, 3)),
     "quanv": (lambda: Quanv2d(), (2, 2, 6, 6)),
-    "quanv-random": (lambda: Quanv2d(trainable=False), (2, 1, 4, 4)),
-    "quanv-random-3x3": (lambda: Quanv2d(3, trainable=False), (1, 1, 5, 5)),
+    "quanv-random": (lambda: RandomQuanv2d(), (2, 1, 4, 4)),
+    "quanv-random-3x3": (lambda: RandomQuanv2d(3), (1, 1, 5, 5)),
 }
 
 

@@ -9,14 +9,17 @@ from scipy import stats
 
 from hqnn_pl.quantum import ParallelQuantumLayer, QuantumPointwiseConv2d, Quanv2d
 from hqnn_pl.quantum.engine import shots as shot_engine
+from hqnn_pl.quantum.execution import Execution
 
 REPEATS = 4000
 
 
 def _pair(shots: int, noise=None, **kwargs):
     torch.manual_seed(0)
-    exact = ParallelQuantumLayer(2, 1, 2, noise=noise).double()
-    sampled = ParallelQuantumLayer(2, 1, 2, noise=noise, shots=shots, **kwargs).double()
+    exact = ParallelQuantumLayer(2, 1, 2, execution=Execution(noise=noise)).double()
+    sampled = ParallelQuantumLayer(
+        2, 1, 2, **kwargs, execution=Execution(noise=noise, shots=shots)
+    ).double()
     sampled.load_state_dict(exact.state_dict())
     return exact, sampled
 
@@ -43,7 +46,7 @@ def test_qubits_are_sampled_jointly() -> None:
     shots = 40
     torch.manual_seed(1)
     layer = QuantumPointwiseConv2d(4, depth=1, measurement="probs").double()
-    sampled = QuantumPointwiseConv2d(4, depth=1, shots=shots).double()
+    sampled = QuantumPointwiseConv2d(4, depth=1, execution=Execution(shots=shots)).double()
     with torch.no_grad():
         layer.weights[..., 1] = 0.3  # near-identity Rot: |00> + |01> becomes ~|00> + |11>
     sampled.load_state_dict(layer.state_dict())
@@ -79,7 +82,7 @@ def test_parameter_shift_gradients_are_unbiased(noise) -> None:
     repeats = 400
     exact, _ = _pair(30, noise)
     sampled = ParallelQuantumLayer(
-        2, repeats, 2, noise=noise, shots=30, shot_gradients="parameter-shift"
+        2, repeats, 2, execution=Execution(noise=noise, shots=30, shot_gradients="parameter-shift")
     ).double()
     with torch.no_grad():
         sampled.weights.copy_(exact.weights.expand_as(sampled.weights))
@@ -106,7 +109,7 @@ def test_exact_shot_gradients_are_those_of_the_expectation() -> None:
 def test_quanv_parameter_shift_gradients_are_unbiased() -> None:
     torch.manual_seed(0)
     exact = Quanv2d().double()
-    sampled = Quanv2d(shots=40, shot_gradients="parameter-shift").double()
+    sampled = Quanv2d(execution=Execution(shots=40, shot_gradients="parameter-shift")).double()
     sampled.load_state_dict(exact.state_dict())
     patch = torch.rand(1, 1, 2, 2, dtype=torch.float64, requires_grad=True)
     exact(patch).sum().backward()
@@ -128,9 +131,9 @@ def test_quanv_parameter_shift_gradients_are_unbiased() -> None:
 
 def test_pennylane_backend_with_the_same_shots_agrees_statistically() -> None:
     torch.manual_seed(0)
-    fast = ParallelQuantumLayer(2, 1, 1, shots=100).double()
+    fast = ParallelQuantumLayer(2, 1, 1, execution=Execution(shots=100)).double()
     oracle = ParallelQuantumLayer(
-        2, 1, 1, backend="pennylane", shots=100, diff_method="parameter-shift"
+        2, 1, 1, execution=Execution(backend="pennylane", shots=100, diff_method="parameter-shift")
     ).double()
     oracle.load_state_dict(fast.state_dict())
     x = torch.tensor([[0.5, 1.3]], dtype=torch.float64).expand(300, 2)
@@ -150,7 +153,9 @@ def test_sample_counts_sum_to_shots() -> None:
 
 def test_second_derivatives_of_sampled_shift_gradients_are_refused() -> None:
     """A Hessian through sampled gradients would silently miss the circuit: say so instead."""
-    sampled = ParallelQuantumLayer(2, 1, 1, shots=30, shot_gradients="parameter-shift").double()
+    sampled = ParallelQuantumLayer(
+        2, 1, 1, execution=Execution(shots=30, shot_gradients="parameter-shift")
+    ).double()
     x = torch.rand(2, 2, dtype=torch.float64, requires_grad=True)
     (grad,) = torch.autograd.grad(sampled(x).sum(), x)  # first order works
     assert grad.shape == x.shape
