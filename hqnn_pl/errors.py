@@ -14,3 +14,11 @@ class NonFiniteLossError(RuntimeError):
     The CLI prints its message (epoch, step, the checkpoint that stays valid) without a
     traceback and exits with status 1.
     """
+
+
+class DiskFullError(ConfigurationError):
+    """A write failed for lack of space (or a read-only file system): free space, then resume.
+
+    The CLI prints its message without a traceback, removes the empty files the failed writes
+    left in the run folder, and exits with status 2.
+    """

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io import TorchCheckpointIO
 
-from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.errors import ConfigurationError, DiskFullError
 from hqnn_pl.run.files import DISK_ERRNOS, disk_error
 
 #: Temporary files of :class:`AtomicCheckpointIO` (``.<name>.<pid>.partial``).
@@ -133,7 +133,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         except OSError as error:
             if error.errno not in DISK_ERRNOS:
                 raise
-            raise ConfigurationError(disk_error(path.parent, error, "save a checkpoint")) from None
+            raise DiskFullError(disk_error(path.parent, error, "save a checkpoint")) from None
         finally:
             partial.unlink(missing_ok=True)
 

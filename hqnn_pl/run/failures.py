@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.errors import ConfigurationError, DiskFullError
 from hqnn_pl.run.files import disk_error, disk_error_in, remove_empty_files
 
 _E = TypeVar("_E", bound=BaseException)
@@ -27,17 +27,21 @@ def one_line_error(error: BaseException, run_dirs: list[Path]) -> str | None:
     Returns:
         One line for stderr, or None for an error that is a bug (its traceback is wanted).
     """
+    full = disk_error_in(error)
+    said = cause_of_type(error, DiskFullError)
+    if full is not None or said is not None:
+        for folder in run_dirs:
+            remove_empty_files(folder)
+    if said is not None:
+        return str(said)
     cause = cause_of_type(error, ConfigurationError)
     if cause is not None:
         return str(cause)
     misconfiguration = cause_of_type(error, MisconfigurationException)
     if misconfiguration is not None:
         return " ".join(str(misconfiguration).split())
-    full = disk_error_in(error)
     if full is None:
         return None
-    for folder in run_dirs:
-        remove_empty_files(folder)
     folder = run_dirs[0] if run_dirs else Path(full.filename or ".").parent
     return disk_error(folder, full, "write the run")
 

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.errors import ConfigurationError, DiskFullError
 
 #: Errors of a file system that cannot take a write (full, over quota, read-only).
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
@@ -104,8 +104,8 @@ def atomic_path(path: Path, what: str) -> Iterator[Path]:
         The temporary path to write to (same folder, same suffix).
 
     Raises:
-        ConfigurationError: The write failed for lack of space or a read-only file system,
-            naming the folder and its free space.
+        DiskFullError: The write failed for lack of space or a read-only file system, naming
+            the folder and its free space.
     """
     partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
     try:
@@ -114,7 +114,7 @@ def atomic_path(path: Path, what: str) -> Iterator[Path]:
     except OSError as error:
         if error.errno not in DISK_ERRNOS:
             raise
-        raise ConfigurationError(disk_error(path.parent, error, what)) from None
+        raise DiskFullError(disk_error(path.parent, error, what)) from None
     finally:
         partial.unlink(missing_ok=True)
 
