@@ -239,12 +239,13 @@ def _main(options: argparse.Namespace, extra: list[str]) -> None:
     runner = Runner(specs, extra, options.parallel, threads)
     tuner = None
     if settings is not None:
+        options.out.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
         tuner = Tuner(settings, specs, extra, runner, options.out)
         tuner.prepare(sorted({(r.label, r.train_size) for r in runs}, key=str))
     manifest.save(options.out)
     print(
         f"hqnn-pl-compare: {len(specs)} configs x {options.seeds} seeds"
-        + (f" x {len(sizes)} training-set sizes" if sizes else "")
+        + (f" x {len(sizes)} training-set size(s)" if sizes else "")
         + (f", each tuned with {settings.trials} trials" if settings else "")
         + f" into {options.out}, {options.parallel} at once x {threads} threads "
         f"({os.cpu_count()} CPU cores)."

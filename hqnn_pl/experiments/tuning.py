@@ -32,6 +32,7 @@ from typing import Any
 
 import optuna
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.experiments.plan import ConfigSpec, Run, fit_command, size_folder
@@ -185,8 +186,15 @@ class Tuner:
         self.extra = list(extra)
         self.runner = runner
         self.out = out
-        self.storage = storage_for(settings.storage)
+        try:
+            self.storage = storage_for(settings.storage)
+        except (SQLAlchemyError, ImportError, ValueError) as error:
+            reason = " ".join(str(error).split("(Background")[0].split())
+            raise ConfigurationError(
+                f"--storage {redact(settings.storage)}: cannot open it ({reason})."
+            ) from None
         self._owner = f"{platform.node()}:{os.getpid()}"
+        self._ask_lock = threading.Lock()  # this process's workers ask one at a time
 
     def prepare(self, studies: Sequence[tuple[str, int | None]]) -> None:
         """Create or load every study and refuse one that was tuned with other settings.
@@ -271,16 +279,18 @@ class Tuner:
                 trial = abandoned[0]
                 self._run_trial(study, label, train_size, trial.number, dict(trial.params))
                 continue
-            if sum(t.number < self.settings.trials for t in trials) >= self.settings.trials:
-                return
-            study.sampler = self.settings.sampler(len(trials))
-            trial = study.ask()
-            if trial.number >= self.settings.trials:  # another process asked the last one
-                trial.set_user_attr("over_budget", True)
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                return
-            trial.set_user_attr("owner", self._owner)
-            values = suggest(trial, self.settings.space)
+            with self._ask_lock:
+                trials = study.get_trials(deepcopy=False)
+                if sum(t.number < self.settings.trials for t in trials) >= self.settings.trials:
+                    return
+                study.sampler = self.settings.sampler(len(trials))
+                trial = study.ask()
+                if trial.number >= self.settings.trials:  # another process asked the last one
+                    trial.set_user_attr("over_budget", True)
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    return
+                trial.set_user_attr("owner", self._owner)
+                values = suggest(trial, self.settings.space)
             self._run_trial(study, label, train_size, trial.number, values)
 
     def _abandoned(self, trial: optuna.trial.FrozenTrial, label: str, size: int | None) -> bool:
