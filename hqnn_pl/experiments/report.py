@@ -354,8 +354,8 @@ def _comparison_lines(
                     f"{_p(result.wilcoxon_p)} |{tost_cell}"
                 )
                 if result.metric == "test/acc":
-                    name = f"{label} (n={size} training images)" if sized else label
-                    verdicts.append(f"- {verdict(name, reference, result, count)}")
+                    where = f"{_size_text(size)} training images: " if sized else ""
+                    verdicts.append(f"- {where}{verdict(label, reference, result, count)}")
     return [*lines, "", *verdicts]
 
 
