@@ -307,6 +307,11 @@ def _check_tuning_options(options: argparse.Namespace) -> dict[str, Parameter] |
         raise ConfigurationError("--tune needs --search_space FILE (the keys and their ranges).")
     if options.tune_seed < 0:
         raise ConfigurationError(f"--tune_seed must be >= 0, got {options.tune_seed}.")
+    if options.tune_seed < options.seeds:
+        raise ConfigurationError(
+            f"--tune_seed {options.tune_seed} is one of the evaluation seeds "
+            f"0..{options.seeds - 1}: give a --tune_seed of {options.seeds} or more."
+        )
     return load_search_space(options.search_space)
 
 
