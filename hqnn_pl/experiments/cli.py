@@ -254,7 +254,7 @@ def _main(options: argparse.Namespace, extra: list[str]) -> None:
     outcomes: list[Outcome] = []
     try:
         if tuner is not None:
-            runs = _tune(tuner, runs, options.out)
+            runs = _tune(tuner, runs, options.out, manifest)
         outcomes = runner.run_all(runs)
     finally:  # an interrupted invocation's wall time counts too
         elapsed = time.time() - start
@@ -330,13 +330,15 @@ def _plan_options(options: argparse.Namespace) -> list[str]:
     return args
 
 
-def _tune(tuner: Tuner, runs: list[Run], out: Path) -> list[Run]:
-    """Tune every (config, size) of ``runs`` in turn; return the runs with the tuned values."""
+def _tune(tuner: Tuner, runs: list[Run], out: Path, manifest: Manifest) -> list[Run]:
+    """Tune every (config, size) of ``runs`` in turn; return the runs with the tuned values.
+
+    Each study's outcome is saved in ``compare.json`` as soon as it is known.
+    """
     tuned: dict[tuple[str, int | None], tuple[str, ...]] = {}
     for label, size in dict.fromkeys((r.label, r.train_size) for r in runs):
         best = tuner.tune(label, size)
-        latest = Manifest.load(out)
-        assert latest is not None  # saved before tuning
+        latest = Manifest.load(out) or manifest
         latest.best[study_key(label, size)] = best
         latest.save(out)
         tuner.runner.report(

@@ -7,19 +7,28 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 
-from hqnn_pl.experiments.runner import is_finished
+from hqnn_pl.experiments.runner import is_finished, is_locked
 from tests.conftest import REPO
 from tests.experiments.helpers import CNN, HQNN, compare, write_config
 
 TINY = ["--", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"]
 SPACE = "model.init_args.optimizer.init_args.lr: {low: 1e-3, high: 1e-1, log: true}\n"
 LR = "model.init_args.optimizer.init_args.lr"
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.2)
 
 
 def _args(*configs: str) -> list[str]:
@@ -106,7 +115,7 @@ def test_rerun_resumes_and_other_settings_are_refused(tuned) -> None:
     rerun = compare(*_args("hqnn.yaml", "cnn.yaml"), cwd=folder)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "8 of 8 runs finished before: skipped." in rerun.stdout
-    assert "tuning " not in rerun.stdout  # the studies are complete: no new trial
+    assert not any(line.startswith("tuning ") for line in rerun.stdout.splitlines())  # no trial
     assert {p: p.stat().st_mtime_ns for p in before} == before
     changed = _args("hqnn.yaml", "cnn.yaml")
     changed[changed.index("--train_sizes") + 2] = "60"
@@ -141,3 +150,41 @@ def test_two_processes_tune_one_study_to_one_budget(tmp_path: Path) -> None:
     assert is_finished(tmp_path / "out" / "runs" / "cnn" / "seed_0")
     best = json.loads((tmp_path / "out" / "compare.json").read_text())["best"]["cnn"]
     assert best["states"] == {"COMPLETE": 3} or sum(best["states"].values()) == 3
+
+
+@pytest.mark.slow  # a trial is killed half-way and continued: about two minutes on 2 cores
+def test_a_killed_tuning_continues_its_trial_from_the_checkpoint(tmp_path: Path) -> None:
+    write_config(tmp_path, "cnn", CNN)
+    (tmp_path / "space.yaml").write_text(SPACE)
+    args = ["--config", "cnn.yaml", "--seeds", "1", "--out", "out", "--tune", "2",
+            "--search_space", "space.yaml", "--", "--trainer.max_epochs", "4",
+            "--trainer.limit_train_batches", "2"]  # fmt: skip
+    trial0 = tmp_path / "out" / "tuning" / "cnn" / "trial_0"
+    tool = subprocess.Popen(
+        [sys.executable, "-m", "hqnn_pl.experiments", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        _wait(lambda: (trial0 / "checkpoints" / "last.ckpt").is_file(), 600, "trial 0's epoch")
+        tool.kill()  # SIGKILL: the trial's process gets SIGTERM and checkpoints
+        tool.wait(10)
+    finally:
+        if tool.poll() is None:
+            tool.kill()
+    _wait(lambda: not is_locked(trial0), 300, "the trial's process to stop")
+    storage = f"sqlite:///{tmp_path / 'out' / 'tuning.db'}"
+    study = optuna.load_study(study_name="out/cnn", storage=storage)
+    assert study.trials[0].state == optuna.trial.TrialState.RUNNING
+    params = dict(study.trials[0].params)
+    rerun = compare(*args, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "tuning cnn trial 0:" in rerun.stdout  # the cut-off trial, continued
+    attempts = json.loads((trial0 / "compare_run.json").read_text())["attempts"]
+    assert attempts[-1]["resumed_from"] is not None and attempts[-1]["returncode"] == 0
+    trials = optuna.load_study(study_name="out/cnn", storage=storage).trials
+    assert len(trials) == 2 and all(t.state.is_finished() for t in trials)
+    assert trials[0].params == params  # the same values, not a new draw
+    assert is_finished(tmp_path / "out" / "runs" / "cnn" / "seed_0")
