@@ -292,7 +292,8 @@ def _tuning_lines(manifest: Manifest, labels: list[str]) -> list[str]:
         f"Every config and size got the same budget of {tuning['trials']} Optuna trials before "
         f"its seeds: {tuning.get('sampler')}, {tuning.get('pruner')}; objective "
         f"{tuning.get('objective')} (not an evaluation seed; the test split untouched). Search "
-        f"space: {space}. Studies in `{tuning.get('storage')}` (`optuna-dashboard` shows them).",
+        f"space: {space}. Studies in `{tuning.get('storage')}` (to look at them: "
+        f"`optuna-dashboard {tuning.get('storage')}`).",
         "",
         "| config | study | best values | best val acc | trial | trials (states) | tuning time |",
         "|---|---|---|---|---|---|---|",
