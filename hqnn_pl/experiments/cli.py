@@ -254,7 +254,8 @@ def _main(options: argparse.Namespace, extra: list[str]) -> None:
     outcomes: list[Outcome] = []
     try:
         if tuner is not None:
-            runs = _tune(tuner, runs, options.out, manifest)
+            with runner.handling_signals():  # SIGTERM/SIGINT: trials checkpoint, rerun continues
+                runs = _tune(tuner, runs, options.out, manifest)
         outcomes = runner.run_all(runs)
     finally:  # an interrupted invocation's wall time counts too
         elapsed = time.time() - start
