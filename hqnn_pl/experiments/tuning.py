@@ -83,15 +83,16 @@ class TuningSettings:
         """Trials the median pruner lets finish before it prunes (a third, at most 5)."""
         return min(5, max(1, self.trials // 3))
 
-    def sampler(self, trials_so_far: int) -> optuna.samplers.TPESampler:
-        """The TPE sampler of the next trial, seeded by the tuning seed and the trials so far.
+    def sampler(self, number: int) -> optuna.samplers.TPESampler:
+        """The TPE sampler that draws trial ``number``'s values, seeded by the tuning seed and it.
 
         TPE keeps no state but its random generator (it models the stored trials afresh at
-        every ask), so seeding it per ask makes a study's sequence repeatable for one process
-        and a rerun or a second process does not redraw the first trials' values.
+        every draw), so a sampler per trial, seeded with the trial's number (unique in the
+        storage), makes a study repeatable and keeps processes that tune it together, or a rerun,
+        from drawing the same values.
         """
         return optuna.samplers.TPESampler(
-            seed=self.seed * 100_003 + trials_so_far,
+            seed=self.seed * 100_003 + number,
             n_startup_trials=self.startup_trials,
             constant_liar=True,  # parallel trials do not all pick the same point
         )
@@ -283,13 +284,13 @@ class Tuner:
                 trials = study.get_trials(deepcopy=False)
                 if sum(t.number < self.settings.trials for t in trials) >= self.settings.trials:
                     return
-                study.sampler = self.settings.sampler(len(trials))
                 trial = study.ask()
                 if trial.number >= self.settings.trials:  # another process asked the last one
                     trial.set_user_attr("over_budget", True)
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     return
                 trial.set_user_attr("owner", self._owner)
+                study.sampler = self.settings.sampler(trial.number)  # draws at the suggest calls
                 values = suggest(trial, self.settings.space)
             self._run_trial(study, label, train_size, trial.number, values)
 
