@@ -234,16 +234,10 @@ class Tuner:
             TuningError: No trial of the budget completed.
         """
         name = study_name(self.out, label, train_size)
-        workers = [
-            threading.Thread(target=self._work, args=(name, label, train_size), daemon=True)
-            for _ in range(max(1, self.runner.parallel))
-        ]
         waiting_said = False
+        workers = max(1, self.runner.parallel)
         while True:
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join()
+            self._run_workers(workers, name, label, train_size)
             if self.runner.stopping:
                 raise SystemExit(143)
             study = optuna.load_study(study_name=name, storage=self.storage)
@@ -257,9 +251,25 @@ class Tuner:
                 )
                 waiting_said = True
             time.sleep(POLL_SECONDS)
-            workers = [
-                threading.Thread(target=self._work, args=(name, label, train_size), daemon=True)
-            ]
+            workers = 1  # only to continue a trial whose process dies meanwhile
+
+    def _run_workers(self, count: int, name: str, label: str, train_size: int | None) -> None:
+        """Run ``count`` workers of a study at once; re-raise the first error of any of them."""
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._work(name, label, train_size)
+            except BaseException as error:  # re-raised in the calling thread below
+                errors.append(error)
+
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
 
     def _budget_trials(
         self, study: optuna.Study, state: optuna.trial.TrialState | None = None

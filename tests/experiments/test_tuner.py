@@ -91,3 +91,17 @@ def test_each_trial_draws_with_its_own_seed_repeatably(tmp_path: Path) -> None:
     values = draw()
     assert values == draw()  # seeded: the same study again draws the same values
     assert values[0] != values[1]  # trials asked together do not repeat each other
+
+
+def test_an_error_in_a_worker_ends_the_tuning_instead_of_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tuner = _tuner(tmp_path)
+    tuner.prepare([("cnn", None)])
+
+    def broken(name: str, label: str, size: int | None) -> None:
+        raise RuntimeError(f"storage gone while tuning {name}")
+
+    monkeypatch.setattr(tuner, "_work", broken)
+    with pytest.raises(RuntimeError, match="storage gone while tuning"):
+        tuner.tune("cnn", None)
