@@ -42,6 +42,8 @@ from hqnn_pl.experiments.search_space import Parameter, override_args, suggest
 DATABASE = "tuning.db"
 #: The metric maximised (its best epoch).
 OBJECTIVE = "val/acc"
+#: Tries at opening the storage (a new database's tables may be in the making by another process).
+STORAGE_ATTEMPTS = 5
 #: Seconds between looks at trials that other processes are running.
 POLL_SECONDS = 5.0
 SETTINGS_ATTR = "hqnn_pl_settings"
@@ -119,7 +121,17 @@ def storage_for(url: str) -> optuna.storages.BaseStorage:
     PostgreSQL and MySQL URLs serve many machines.
     """
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    attempt = 1
+    while True:
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except SQLAlchemyError:
+            # Processes opening a new database at once race to create its tables; the loser
+            # finds them made on its next try.
+            if attempt == STORAGE_ATTEMPTS:
+                raise
+            time.sleep(0.5 * attempt)
+            attempt += 1
 
 
 def default_storage(out: Path) -> str:

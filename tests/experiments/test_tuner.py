@@ -105,3 +105,29 @@ def test_an_error_in_a_worker_ends_the_tuning_instead_of_waiting(
     monkeypatch.setattr(tuner, "_work", broken)
     with pytest.raises(RuntimeError, match="storage gone while tuning"):
         tuner.tune("cnn", None)
+
+
+def test_opening_a_database_another_process_is_creating_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from hqnn_pl.experiments import tuning
+
+    real = optuna.storages.RDBStorage
+    calls = []
+
+    def racing(url: str, **kwargs: object) -> optuna.storages.RDBStorage:
+        calls.append(url)
+        if len(calls) == 1:  # what the loser of two processes creating the tables sees
+            raise OperationalError("CREATE TABLE", {}, Exception("table studies already exists"))
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    monkeypatch.setattr(tuning.time, "sleep", lambda seconds: None)
+    assert isinstance(tuning.storage_for(f"sqlite:///{tmp_path / 'a.db'}"), real)
+    assert len(calls) == 2
+    calls.clear()
+    monkeypatch.setattr(tuning, "STORAGE_ATTEMPTS", 1)
+    with pytest.raises(OperationalError):
+        tuning.storage_for(f"sqlite:///{tmp_path / 'b.db'}")

@@ -139,7 +139,8 @@ def test_two_processes_tune_one_study_to_one_budget(tmp_path: Path) -> None:
         for _ in range(2)
     ]  # fmt: skip
     outputs = [tool.communicate(timeout=1200) for tool in tools]
-    assert all(t.returncode == 0 for t in tools), [e[-2000:] for _, e in outputs]
+    for tool, (stdout, stderr) in zip(tools, outputs, strict=True):
+        assert tool.returncode == 0, f"{stdout[-1500:]}\n{stderr[-1500:]}"
     trials = optuna.load_study(study_name="out/cnn", storage=storage).get_trials()
     budget = [t for t in trials if t.number < 3]
     assert len(budget) == 3 and all(t.state.is_finished() for t in budget)
@@ -188,3 +189,27 @@ def test_a_killed_tuning_continues_its_trial_from_the_checkpoint(tmp_path: Path)
     assert len(trials) == 2 and all(t.state.is_finished() for t in trials)
     assert trials[0].params == params  # the same values, not a new draw
     assert is_finished(tmp_path / "out" / "runs" / "cnn" / "seed_0")
+
+
+@pytest.mark.slow  # four trials of three epochs: about two minutes on 2 cores
+def test_hopeless_trials_are_pruned_inside_their_run_and_told_so(tmp_path: Path) -> None:
+    write_config(tmp_path, "cnn", CNN)
+    (tmp_path / "space.yaml").write_text(f"{LR}: {{choices: [0.05, 1.0e-7]}}\n")
+    result = compare("--config", "cnn.yaml", "--seeds", "1", "--out", "out", "--tune", "4",
+                     "--search_space", "space.yaml", "--", "--trainer.max_epochs", "3",
+                     "--trainer.limit_train_batches", "4", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    storage = f"sqlite:///{tmp_path / 'out' / 'tuning.db'}"
+    trials = optuna.load_study(study_name="out/cnn", storage=storage).trials
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, [(t.params, t.state, t.intermediate_values) for t in trials]
+    for trial in pruned:
+        assert trial.params[LR] == 1e-7
+        epoch = trial.user_attrs["pruned_at_epoch"]
+        with (tmp_path / "out" / "tuning" / "cnn" / f"trial_{trial.number}" / "metrics.csv").open(
+        ) as file:  # fmt: skip
+            epochs = {int(r["epoch"]) for r in csv.DictReader(file) if r.get("epoch")}
+        assert max(epochs) == epoch < 2  # it stopped there instead of training on
+    best = json.loads((tmp_path / "out" / "compare.json").read_text())["best"]["cnn"]
+    assert best["params"][LR] == 0.05 and best["states"]["PRUNED"] == len(pruned)
+    assert f"{len(pruned)} pruned" in (tmp_path / "out" / "results.md").read_text()
