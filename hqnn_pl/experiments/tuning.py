@@ -213,10 +213,12 @@ class Tuner:
         """Create or load every study and refuse one that was tuned with other settings.
 
         Runs before any training, so a mismatch (another search space or budget in a shared
-        storage) stops the comparison at once.
+        storage, or trial folders under ``--out`` that another storage's study made) stops the
+        comparison at once.
 
         Raises:
-            ConfigurationError: A study of the same name holds other settings.
+            ConfigurationError: A study of the same name holds other settings, or the study is
+                empty while trial folders of it exist.
         """
         for label, size in studies:
             name = study_name(self.out, label, size)
@@ -225,6 +227,13 @@ class Tuner:
             )
             mine = {**self.settings.manifest_entry(), "config": self.specs[label].digest}
             mine.pop("storage")
+            folder = self.out / "tuning" / label / size_folder(size)
+            if not study.get_trials(deepcopy=False) and any(folder.glob("trial_*")):
+                raise ConfigurationError(
+                    f"{folder} holds trials, but the study {name} in "
+                    f"{redact(self.settings.storage)} has none: give the --storage those trials "
+                    f"were told to, or remove {folder} to tune afresh."
+                )
             theirs = study.user_attrs.get(SETTINGS_ATTR)
             if theirs is None:
                 study.set_user_attr(SETTINGS_ATTR, mine)

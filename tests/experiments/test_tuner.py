@@ -131,3 +131,10 @@ def test_opening_a_database_another_process_is_creating_is_retried(
     monkeypatch.setattr(tuning, "STORAGE_ATTEMPTS", 1)
     with pytest.raises(OperationalError):
         tuning.storage_for(f"sqlite:///{tmp_path / 'b.db'}")
+
+
+def test_trial_folders_without_their_study_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "tuning" / "cnn" / "n50" / "trial_0").mkdir(parents=True)  # told to another db
+    with pytest.raises(ConfigurationError, match=r"holds trials, but the study .* has none"):
+        _tuner(tmp_path).prepare([("cnn", 50)])
+    _tuner(tmp_path).prepare([("cnn", 100)])  # another size has no folders: fine
