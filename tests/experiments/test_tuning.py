@@ -195,7 +195,10 @@ def test_a_killed_tuning_continues_its_trial_from_the_checkpoint(tmp_path: Path)
 def test_hopeless_trials_are_pruned_inside_their_run_and_told_so(tmp_path: Path) -> None:
     write_config(tmp_path, "cnn", CNN)
     (tmp_path / "space.yaml").write_text(f"{LR}: {{choices: [0.05, 1.0e-7]}}\n")
+    # Tuning seed 2 draws 0.05 for trial 0 and 1e-7 for trial 1 (both random: 2 startup trials),
+    # so trial 1 meets a finished, better trial at its second epoch.
     result = compare("--config", "cnn.yaml", "--seeds", "1", "--out", "out", "--tune", "4",
+                     "--tune_seed", "2",
                      "--search_space", "space.yaml", "--", "--trainer.max_epochs", "3",
                      "--trainer.limit_train_batches", "4", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
