@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from hqnn_pl.datamodules.class_coverage import dataset_labels, missing_classes_message
 from hqnn_pl.datamodules.datasets import BatchCollate, stratified_split
+from hqnn_pl.datamodules.subsets import stratified_subset
 from hqnn_pl.errors import ConfigurationError
 
 #: Where batch transforms run: see :class:`BatchTransformDataModule`.
@@ -63,6 +64,10 @@ class ImageDataModule(LightningDataModule, ABC):
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
         missing_classes: What a split that lacks a class does: ``error`` (stop before
             training) or ``warn`` (e.g. for smoke tests on a few images).
+        train_subset: Train on a stratified, seeded subset of this many images of the training
+            split (validation and test unchanged; see :mod:`~hqnn_pl.datamodules.subsets`);
+            ``None`` trains on the whole split.
+        train_subset_seed: Seed of that subset (``None``: ``seed``).
     """
 
     num_classes: int
@@ -79,8 +84,12 @@ class ImageDataModule(LightningDataModule, ABC):
         seed: int = 0,
         persistent_workers: bool = True,
         missing_classes: MissingClasses = "error",
+        train_subset: int | None = None,
+        train_subset_seed: int | None = None,
     ) -> None:
         super().__init__()
+        if train_subset is not None and train_subset < 1:
+            raise ConfigurationError(f"train_subset must be positive, got {train_subset}.")
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be positive, got {batch_size}.")
         if num_workers < 0:
@@ -98,6 +107,9 @@ class ImageDataModule(LightningDataModule, ABC):
         self.val_fraction = val_fraction
         self.seed = seed
         self.persistent_workers = persistent_workers
+        self.train_subset = train_subset
+        self.train_subset_seed = seed if train_subset_seed is None else train_subset_seed
+        self._train_subset_dataset: Dataset | None = None
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
@@ -113,7 +125,28 @@ class ImageDataModule(LightningDataModule, ABC):
                 lacks a class.
         """
         self.build_splits(stage)
+        self.take_train_subset()
         self.check_classes(stage)
+
+    def take_train_subset(self) -> None:
+        """Replace the training split by its stratified, seeded ``train_subset`` (once).
+
+        Raises:
+            ConfigurationError: The size is larger than the split or cannot hold every class.
+        """
+        if self.train_subset is None or self.train_dataset is None:
+            return
+        if self.train_dataset is self._train_subset_dataset:  # taken before
+            return
+        indices = stratified_subset(
+            dataset_labels(self.train_dataset),
+            self.train_subset,
+            self.train_subset_seed,
+            self.class_names,
+        )
+        self.train_dataset = self._train_subset_dataset = Subset(
+            self.train_dataset, indices.tolist()
+        )
 
     @abstractmethod
     def build_splits(self, stage: str) -> None:
@@ -296,6 +329,8 @@ class BatchTransformDataModule(ImageDataModule):
         seed: Seed of every random split and subset, independent of the training seed.
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
         missing_classes: What a split that lacks a class does: ``error`` or ``warn``.
+        train_subset: Train on a stratified, seeded subset of this many training images.
+        train_subset_seed: Seed of that subset (``None``: ``seed``).
     """
 
     def __init__(
@@ -308,6 +343,8 @@ class BatchTransformDataModule(ImageDataModule):
         seed: int = 0,
         persistent_workers: bool = True,
         missing_classes: MissingClasses = "error",
+        train_subset: int | None = None,
+        train_subset_seed: int | None = None,
     ) -> None:
         super().__init__(
             batch_size,
@@ -317,6 +354,8 @@ class BatchTransformDataModule(ImageDataModule):
             seed,
             persistent_workers,
             missing_classes,
+            train_subset,
+            train_subset_seed,
         )
         if transform_on not in ("auto", "loader", "device"):
             raise ConfigurationError(

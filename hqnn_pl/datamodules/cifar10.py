@@ -52,6 +52,9 @@ class CIFAR10DataModule(BatchTransformDataModule):
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
         missing_classes: What a split that lacks a class does: ``error`` (stop before
             training) or ``warn``.
+        train_subset: Train on a stratified, seeded subset of this many training images
+            (validation and test unchanged); ``None``: the whole training split.
+        train_subset_seed: Seed of that subset (``None``: ``seed``).
     """
 
     folder = "cifar-10-batches-py"
@@ -88,6 +91,8 @@ class CIFAR10DataModule(BatchTransformDataModule):
         seed: int = 0,
         persistent_workers: bool = True,
         missing_classes: MissingClasses = "error",
+        train_subset: int | None = None,
+        train_subset_seed: int | None = None,
     ) -> None:
         super().__init__(
             transform_on,
@@ -98,6 +103,8 @@ class CIFAR10DataModule(BatchTransformDataModule):
             seed,
             persistent_workers,
             missing_classes,
+            train_subset=train_subset,
+            train_subset_seed=train_subset_seed,
         )
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")

@@ -29,6 +29,9 @@ class DigitsDataModule(ImageDataModule):
         seed: Seed of the stratified splits.
         missing_classes: What a split that lacks a class does: ``error`` (stop before
             training) or ``warn``.
+        train_subset: Train on a stratified, seeded subset of this many training images
+            (validation and test unchanged); ``None``: the whole training split.
+        train_subset_seed: Seed of that subset (``None``: ``seed``).
     """
 
     def __init__(
@@ -42,9 +45,18 @@ class DigitsDataModule(ImageDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
         missing_classes: MissingClasses = "error",
+        train_subset: int | None = None,
+        train_subset_seed: int | None = None,
     ) -> None:
         super().__init__(
-            batch_size, num_workers, pin_memory, val_fraction, seed, missing_classes=missing_classes
+            batch_size,
+            num_workers,
+            pin_memory,
+            val_fraction,
+            seed,
+            missing_classes=missing_classes,
+            train_subset=train_subset,
+            train_subset_seed=train_subset_seed,
         )
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")

@@ -40,6 +40,9 @@ class FashionMNISTDataModule(MNISTDataModule):
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
         missing_classes: What a split that lacks a class does: ``error`` (stop before
             training) or ``warn``.
+        train_subset: Train on a stratified, seeded subset of this many training images
+            (validation and test unchanged); ``None``: the whole training split.
+        train_subset_seed: Seed of that subset (``None``: ``seed``).
     """
 
     folder = "FashionMNIST"

@@ -77,6 +77,9 @@ class ImageFolderDataModule(BatchTransformDataModule):
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
         missing_classes: What a split that lacks a class does: ``error`` (stop before
             training) or ``warn``.
+        train_subset: Train on a stratified, seeded subset of this many training images
+            (validation and test unchanged); ``None``: the whole training split.
+        train_subset_seed: Seed of that subset (``None``: ``seed``).
     """
 
     def __init__(
@@ -101,6 +104,8 @@ class ImageFolderDataModule(BatchTransformDataModule):
         seed: int = 0,
         persistent_workers: bool = True,
         missing_classes: MissingClasses = "error",
+        train_subset: int | None = None,
+        train_subset_seed: int | None = None,
     ) -> None:
         ratios = [float(ratio) for ratio in split_ratios]
         if (
@@ -123,6 +128,8 @@ class ImageFolderDataModule(BatchTransformDataModule):
             seed,
             persistent_workers,
             missing_classes,
+            train_subset=train_subset,
+            train_subset_seed=train_subset_seed,
         )
         self._check_options(
             image_size, max_classes, max_per_class, stats_images, mean, std, hflip_probability

@@ -70,6 +70,9 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
         missing_classes: What a split that lacks a class does: ``error`` (stop before
             training) or ``warn``.
+        train_subset: Train on a stratified, seeded subset of this many training images
+            (validation and test unchanged); ``None``: the whole training split.
+        train_subset_seed: Seed of that subset (``None``: ``seed``).
     """
 
     #: The Kaggle dataset handle, without version.
@@ -98,6 +101,8 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
         seed: int = 0,
         persistent_workers: bool = True,
         missing_classes: MissingClasses = "error",
+        train_subset: int | None = None,
+        train_subset_seed: int | None = None,
     ) -> None:
         super().__init__(
             transform_on,
@@ -108,6 +113,8 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
             seed,
             persistent_workers,
             missing_classes,
+            train_subset=train_subset,
+            train_subset_seed=train_subset_seed,
         )
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")

@@ -50,6 +50,9 @@ class MNISTDataModule(ImageDataModule):
         persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
         missing_classes: What a split that lacks a class does: ``error`` (stop before
             training) or ``warn``.
+        train_subset: Train on a stratified, seeded subset of this many training images
+            (validation and test unchanged); ``None``: the whole training split.
+        train_subset_seed: Seed of that subset (``None``: ``seed``).
     """
 
     #: torchvision's folder name and dataset class for this data.
@@ -74,6 +77,8 @@ class MNISTDataModule(ImageDataModule):
         seed: int = 0,
         persistent_workers: bool = True,
         missing_classes: MissingClasses = "error",
+        train_subset: int | None = None,
+        train_subset_seed: int | None = None,
     ) -> None:
         super().__init__(
             batch_size,
@@ -83,6 +88,8 @@ class MNISTDataModule(ImageDataModule):
             seed,
             persistent_workers,
             missing_classes,
+            train_subset=train_subset,
+            train_subset_seed=train_subset_seed,
         )
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")

@@ -35,6 +35,7 @@ class RunResult:
         wall_seconds: Wall time of all attempts of this run (from ``compare_run.json``).
         threads: Threads per process of its last attempt.
         last_returncode: Exit status of its last attempt (None if never run by the tool).
+        train_size: Images it trained on (``--train_sizes``); None: the whole split.
     """
 
     label: str
@@ -48,6 +49,7 @@ class RunResult:
     wall_seconds: float = 0.0
     threads: int | None = None
     last_returncode: int | None = None
+    train_size: int | None = None
 
     @property
     def status(self) -> str:
@@ -73,9 +75,9 @@ def _number(text: str | None) -> float | None:
     return value
 
 
-def read_run(label: str, seed: int, folder: Path) -> RunResult:
+def read_run(label: str, seed: int, folder: Path, train_size: int | None = None) -> RunResult:
     """Read one run folder (a missing or partial folder gives an unfinished result)."""
-    result = RunResult(label, seed, folder, is_finished(folder))
+    result = RunResult(label, seed, folder, is_finished(folder), train_size=train_size)
     metrics = folder / "metrics.csv"
     if metrics.is_file():
         with metrics.open(newline="") as file:
@@ -109,22 +111,29 @@ def read_run(label: str, seed: int, folder: Path) -> RunResult:
     return result
 
 
-def collect(out: Path, labels: list[str], seeds: list[int]) -> dict[str, list[RunResult]]:
-    """Read every (label, seed) run under ``out``; ``label -> results`` in seed order."""
+def collect(
+    out: Path, labels: list[str], seeds: list[int], train_size: int | None = None
+) -> dict[str, list[RunResult]]:
+    """Read every (label, seed) run of one training-set size; ``label -> results`` by seed."""
     from hqnn_pl.experiments.plan import run_folder
 
     return {
-        label: [read_run(label, seed, run_folder(out, label, seed)) for seed in seeds]
+        label: [
+            read_run(label, seed, run_folder(out, label, seed, train_size), train_size)
+            for seed in seeds
+        ]
         for label in labels
     }
 
 
-def seeds_on_disk(out: Path, labels: list[str]) -> list[int]:
+def seeds_on_disk(out: Path, labels: list[str], train_size: int | None = None) -> list[int]:
     """The seeds that have a run folder for any of ``labels`` (for ``--report``)."""
+    from hqnn_pl.experiments.plan import size_folder
+
     seeds = {
         int(path.name.removeprefix("seed_"))
         for label in labels
-        for path in (out / "runs" / label).glob("seed_*")
+        for path in (out / "runs" / label / size_folder(train_size)).glob("seed_*")
         if path.name.removeprefix("seed_").isdigit()
     }
     return sorted(seeds)

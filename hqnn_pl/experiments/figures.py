@@ -1,4 +1,4 @@
-"""Figures of a comparison: per-epoch curves (mean +- 1 std per config) and final accuracies."""
+"""Figures of a comparison: per-epoch curves (mean +- 1 std), final accuracies, learning curves."""
 
 from __future__ import annotations
 
@@ -96,6 +96,65 @@ def accuracy_figure(results: dict[str, list[RunResult]], folder: Path) -> Path |
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         path = folder / "test_acc.png"
+        fig.savefig(path, dpi=DPI)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_learning_curve(ax: Axes, groups: dict[int, dict[str, list[RunResult]]]) -> list[str]:
+    """Draw test accuracy against training-set size (log x): per config the mean and 95% CI band.
+
+    Args:
+        ax: The axes.
+        groups: ``train size -> (config -> runs)``.
+
+    Returns:
+        The configs drawn, in order (one line and one band each).
+    """
+    from hqnn_pl.experiments.statistics import summarise
+
+    drawn = []
+    for label in next(iter(groups.values()), {}):
+        points = []
+        for size in sorted(groups):
+            values = [r.test["test/acc"] for r in groups[size][label] if "test/acc" in r.test]
+            if values:
+                points.append((size, summarise(values)))
+        if not points:
+            continue
+        x = np.array([size for size, _ in points], dtype=float)
+        mean = np.array([s.mean for _, s in points])
+        low = np.array([s.mean if np.isnan(s.low) else s.low for _, s in points])
+        high = np.array([s.mean if np.isnan(s.high) else s.high for _, s in points])
+        n = min(s.n for _, s in points)
+        (line,) = ax.plot(x, mean, marker="o", linewidth=1.5, label=f"{label} (n>={n})")
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+        drawn.append(label)
+    ax.set_xscale("log")
+    ax.set_xlabel("training-set size (images)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("learning curve: mean and 95% CI over seeds")
+    ax.grid(alpha=0.3, which="both")
+    if drawn:
+        ax.legend(fontsize=8)
+    return drawn
+
+
+def learning_curve_figure(
+    groups: dict[int, dict[str, list[RunResult]]], folder: Path
+) -> Path | None:
+    """Write ``learning_curve.png`` (see :func:`plot_learning_curve`).
+
+    Returns:
+        The file, or None when no run of any size has a test accuracy.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    try:
+        if not plot_learning_curve(ax, groups):
+            return None
+        fig.tight_layout()
+        path = folder / "learning_curve.png"
         fig.savefig(path, dpi=DPI)
     finally:
         plt.close(fig)

@@ -7,6 +7,9 @@ initialisation and the data order; the data splits keep their own ``data.seed``)
     <out>/compare.json                  the configs of this comparison (see Manifest)
     <out>/runs/<label>/seed_<s>/        the run folder (config.yaml, metrics.csv, checkpoints/)
     <out>/runs/<label>/seed_<s>/log.txt the run's console output
+    <out>/runs/<label>/n<N>/seed_<s>/   with --train_sizes: the run on N training images
+    <out>/tuning/<label>[/n<N>]/trial_<k>/  with --tune: the run of trial k (see tuning)
+    <out>/tuning.db                     with --tune: the Optuna studies (SQLite)
 """
 
 from __future__ import annotations
@@ -74,11 +77,27 @@ class ConfigSpec:
 
 @dataclass(frozen=True)
 class Run:
-    """One (config, seed) pair and its pinned run folder."""
+    """One (config, seed) pair and its pinned run folder.
+
+    Attributes:
+        label: The config's label.
+        seed: The seed (``seed_everything``, and the training subset's seed).
+        folder: The pinned run folder.
+        train_size: Train on a stratified subset of this many images (None: the whole split).
+        overrides: CLI overrides of this run only (the tuned hyperparameters), after ``--``'s.
+    """
 
     label: str
     seed: int
     folder: Path
+    train_size: int | None = None
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """``label seed s`` (``label n=N seed s`` with a training-set size), for messages."""
+        size = f" n={self.train_size}" if self.train_size is not None else ""
+        return f"{self.label}{size} seed {self.seed}"
 
 
 def labels_for(paths: Sequence[str]) -> list[str]:
@@ -185,9 +204,42 @@ def default_threads(parallel: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, parallel))
 
 
-def run_folder(out: Path, label: str, seed: int) -> Path:
-    """The pinned folder of (config ``label``, ``seed``) under ``out``."""
-    return out / "runs" / label / f"seed_{seed}"
+def size_folder(train_size: int | None) -> str:
+    """The folder level of a training-set size: ``n<N>``, or nothing for the whole split."""
+    return "" if train_size is None else f"n{train_size}"
+
+
+def run_folder(out: Path, label: str, seed: int, train_size: int | None = None) -> Path:
+    """The pinned folder of (config ``label``, ``seed``, ``train_size``) under ``out``."""
+    return out / "runs" / label / size_folder(train_size) / f"seed_{seed}"
+
+
+def only_key(run: Run) -> str:
+    """The ``--only`` value of a run: ``LABEL:SEED``, or ``LABEL:SEED:N`` with a size."""
+    size = f":{run.train_size}" if run.train_size is not None else ""
+    return f"{run.label}:{run.seed}{size}"
+
+
+def plan_runs(
+    specs: Sequence[ConfigSpec], seeds: int, out: Path, sizes: Sequence[int] | None
+) -> list[Run]:
+    """Every run of the comparison: size by size, seed-major (complete seeds to pair first)."""
+    return [
+        Run(s.label, seed, run_folder(out, s.label, seed, size), size)
+        for size in (sizes or [None])
+        for seed in range(seeds)
+        for s in specs
+    ]
+
+
+def subset_args(train_size: int | None, seed: int) -> list[str]:
+    """The data overrides that train on a stratified subset of ``train_size`` images."""
+    if train_size is None:
+        return []
+    return [
+        "--data.init_args.train_subset", str(train_size),
+        "--data.init_args.train_subset_seed", str(seed),
+    ]  # fmt: skip
 
 
 def fit_command(
@@ -196,12 +248,23 @@ def fit_command(
     extra: Sequence[str],
     ckpt_path: Path | None = None,
     program: Sequence[str] = (sys.executable, "-m", "hqnn_pl"),
+    more: Sequence[str] = (),
 ) -> list[str]:
     """The ``hqnn-pl fit`` command of one run, its logger pinned to the run's folder.
 
-    The run always logs with a CSVLogger (``save_dir`` = the config's folder under ``--out``,
-    ``version`` = ``seed_<s>``), so its folder is known before it starts and the same command with
-    ``--ckpt_path`` continues it in place.
+    The run always logs with a CSVLogger (``save_dir`` = the run folder's parent under
+    ``--out``, ``version`` = ``seed_<s>``), so its folder is known before it starts and the same
+    command with ``--ckpt_path`` continues it in place. A run with a training-set size trains on
+    the stratified subset of that size seeded with its seed; its ``overrides`` (tuned
+    hyperparameters) follow ``extra``.
+
+    Args:
+        spec: The config.
+        run: The run.
+        extra: Overrides of every run (after ``--``).
+        ckpt_path: The checkpoint to continue from.
+        program: How ``hqnn-pl`` is started.
+        more: Further arguments (a tuning trial's pruning callback and ``--test_after_fit``).
     """
     logger = {
         "class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -214,11 +277,13 @@ def fit_command(
     callbacks = [f"--trainer.callbacks+={c}" for c in COMPARE_CALLBACKS if c not in present]
     command = [
         *program, "fit", "--config", spec.path, *extra,
+        *subset_args(run.train_size, run.seed), *run.overrides,
         "--seed_everything", str(run.seed),
         "--trainer.logger", json.dumps(logger),
         *callbacks,
         "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false",
+        *more,
     ]  # fmt: skip
     if ckpt_path is not None:
         command += ["--ckpt_path", str(ckpt_path)]
@@ -234,12 +299,24 @@ class Manifest:
         extra: The overrides given after ``--``.
         seeds: Seeds ``0 .. seeds-1`` planned (the largest ``--seeds`` given).
         sessions: One entry per invocation that ran something (wall time, threads, machine).
+        train_sizes: The training-set sizes (``--train_sizes``); None: the whole split.
+        tuning: The tuning settings (``--tune``: trials, search space, seed, sampler, pruner,
+            storage without password); None without tuning.
+        best: The tuning outcome by study name: best parameters, value, trial, trial counts.
+        margin: The equivalence margin of the last report (``--margin``); None: no TOST.
     """
 
     configs: dict[str, dict[str, Any]]
     extra: list[str]
     seeds: int = 0
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    train_sizes: list[int] | None = None
+    tuning: dict[str, Any] | None = None
+    best: dict[str, dict[str, Any]] = field(default_factory=dict)
+    margin: float | None = None
+
+    #: The tuning settings a rerun must repeat (the storage URL may move, the rest may not).
+    TUNING_IDENTITY = ("trials", "search_space", "seed", "objective")
 
     @classmethod
     def from_specs(cls, specs: Sequence[ConfigSpec], extra: Sequence[str], seeds: int) -> Manifest:
@@ -267,7 +344,14 @@ class Manifest:
             return None
         data = json.loads(path.read_text())
         return cls(
-            data["configs"], data.get("extra", []), data.get("seeds", 0), data.get("sessions", [])
+            data["configs"],
+            data.get("extra", []),
+            data.get("seeds", 0),
+            data.get("sessions", []),
+            data.get("train_sizes"),
+            data.get("tuning"),
+            data.get("best", {}),
+            data.get("margin"),
         )
 
     def save(self, out: Path) -> None:
@@ -280,6 +364,10 @@ class Manifest:
                     "configs": self.configs,
                     "extra": self.extra,
                     "seeds": self.seeds,
+                    "train_sizes": self.train_sizes,
+                    "tuning": self.tuning,
+                    "best": self.best,
+                    "margin": self.margin,
                     "sessions": self.sessions,
                 },
                 indent=2,
@@ -319,6 +407,16 @@ class Manifest:
                 f"its runs had the overrides {shlex.join(self.extra) or '(none)'}, this command "
                 f"has {shlex.join(other.extra) or '(none)'}"
             )
+        if self.train_sizes != other.train_sizes:
+            problems.append(
+                f"its runs had --train_sizes {_sizes(self.train_sizes)}, this command has "
+                f"{_sizes(other.train_sizes)}"
+            )
+        if _tuning_identity(self.tuning) != _tuning_identity(other.tuning):
+            problems.append(
+                f"its runs were tuned with {_tuning_text(self.tuning)}, this command asks for "
+                f"{_tuning_text(other.tuning)}"
+            )
         if problems:
             raise ConfigurationError(
                 f"--out {out} holds runs of other configs: {'; '.join(problems)}. Use another "
@@ -326,53 +424,20 @@ class Manifest:
             )
 
 
-def write_plan(
-    out: Path,
-    specs: Sequence[ConfigSpec],
-    seeds: int,
-    extra: Sequence[str],
-    threads: int,
-) -> tuple[Path, Path]:
-    """Write the runs for a cluster: ``plan/commands.txt`` and a W&B grid ``plan/sweep.yaml``.
+def _sizes(sizes: list[int] | None) -> str:
+    return " ".join(map(str, sizes)) if sizes else "(none: the whole split)"
 
-    Each line of ``commands.txt`` runs one (config, seed) pair with ``hqnn-pl-compare --only``,
-    so it is resumable and lands in its pinned folder (a SLURM array can run line
-    ``$SLURM_ARRAY_TASK_ID``); ``fit_commands.txt`` holds the plain ``hqnn-pl fit`` commands they
-    start. ``sweep.yaml`` is a W&B grid over the same pairs, for ``wandb agent`` on each machine.
-    Afterwards ``hqnn-pl-compare --report <out>`` summarises the runs.
 
-    Returns:
-        The paths of ``commands.txt`` and ``sweep.yaml``.
-    """
-    folder = out / "plan"
-    folder.mkdir(parents=True, exist_ok=True)
-    base = ["hqnn-pl-compare", "--config", *(s.path for s in specs), "--seeds", str(seeds)]
-    base += ["--out", str(out), "--threads", str(threads)]
-    tail = ["--", *extra] if extra else []
-    pairs = [(s, seed) for s in specs for seed in range(seeds)]
-    lines = [shlex.join([*base, "--only", f"{s.label}:{seed}", *tail]) for s, seed in pairs]
-    commands = folder / "commands.txt"
-    commands.write_text("\n".join(lines) + "\n")
-    env = f"OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} "
-    fits = [
-        env + shlex.join(fit_command(s, Run(s.label, seed, run_folder(out, s.label, seed)), extra,
-                                     program=("hqnn-pl",)))
-        for s, seed in pairs
-    ]  # fmt: skip
-    (folder / "fit_commands.txt").write_text("\n".join(fits) + "\n")
-    sweep = {
-        "program": "hqnn-pl-compare",
-        "name": f"compare-{out.name}",
-        "method": "grid",
-        "parameters": {"only": {"values": [f"{s.label}:{seed}" for s, seed in pairs]}},
-        "command": ["${env}", *base, "${args}", *tail],
-    }
-    sweep_path = folder / "sweep.yaml"
-    sweep_path.write_text(
-        "# W&B grid over the (config, seed) pairs of this comparison: `wandb sweep` this file,\n"
-        "# then `wandb agent ENTITY/PROJECT/SWEEP_ID` on each machine (from the folder where the\n"
-        "# config paths resolve, with --out on shared storage). Every pair is an ordinary run\n"
-        f"# folder under {out}/runs; summarise with: hqnn-pl-compare --report {out}\n"
-        + yaml.safe_dump(sweep, sort_keys=False)
+def _tuning_identity(tuning: dict[str, Any] | None) -> dict[str, Any] | None:
+    if tuning is None:
+        return None
+    return {key: tuning.get(key) for key in Manifest.TUNING_IDENTITY}
+
+
+def _tuning_text(tuning: dict[str, Any] | None) -> str:
+    if tuning is None:
+        return "no tuning"
+    return (
+        f"--tune {tuning.get('trials')} over {', '.join(tuning.get('search_space') or {})} "
+        f"(tuning seed {tuning.get('seed')})"
     )
-    return commands, sweep_path

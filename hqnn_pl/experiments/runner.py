@@ -152,21 +152,61 @@ class Runner:
         outcomes = {r: Outcome(r, "finished") for r in runs if r not in todo}
         if outcomes:
             self.report(f"{len(outcomes)} of {len(runs)} runs finished before: skipped.")
+        with self.handling_signals(), ThreadPoolExecutor(max(1, self.parallel)) as pool:
+            for outcome in pool.map(self._run_one, todo, range(1, len(todo) + 1)):
+                outcomes[outcome.run] = outcome
+        return [outcomes[r] for r in runs]
+
+    @contextlib.contextmanager
+    def handling_signals(self) -> Iterator[None]:
+        """While inside, SIGTERM/SIGINT stop the children; leaving after a signal exits 143."""
         previous = {
             sig: signal.signal(sig, self._stop)
             for sig in (signal.SIGTERM, signal.SIGINT)
             if threading.current_thread() is threading.main_thread()
         }
         try:
-            with ThreadPoolExecutor(max(1, self.parallel)) as pool:
-                for outcome in pool.map(self._run_one, todo, range(1, len(todo) + 1)):
-                    outcomes[outcome.run] = outcome
+            yield
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if self._stopping:
             raise SystemExit(143)
-        return [outcomes[r] for r in runs]
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a signal asked the runs to stop."""
+        return self._stopping
+
+    def run_in_folder(
+        self,
+        run: Run,
+        command_for: Callable[[Path | None], list[str]],
+        env: dict[str, str] | None = None,
+    ) -> tuple[int | None, float]:
+        """Run one command in ``run``'s folder under its lock, continuing from its checkpoint.
+
+        For runs that are not judged by test metrics (tuning trials): no finished check.
+
+        Args:
+            run: The run (its folder is locked, logged into and recorded in).
+            command_for: The command, given the checkpoint to continue from (or None).
+            env: Extra environment variables of the child.
+
+        Returns:
+            The exit status (None when another process holds the folder) and the seconds taken.
+        """
+        with folder_lock(run.folder) as lock:
+            if lock is None:
+                return None, 0.0
+            checkpoint = resume_checkpoint(run.folder)
+            if checkpoint is None:
+                (run.folder / "metrics.csv").unlink(missing_ok=True)
+            start = time.perf_counter()
+            returncode = self._execute(command_for(checkpoint), run.folder, lock, env)
+            seconds = time.perf_counter() - start
+            self._record(run, returncode, seconds, checkpoint)
+        return returncode, seconds
 
     def report(self, line: str) -> None:
         """Pass one progress line on; lines of runs in parallel threads never interleave."""
@@ -187,7 +227,7 @@ class Runner:
             return Outcome(run, "interrupted")
         with folder_lock(run.folder) as lock:
             if lock is None:
-                self.report(f"{run.label} seed {run.seed}: another process is training it; left.")
+                self.report(f"{run.name}: another process is training it; left.")
                 return Outcome(run, "busy")
             if is_finished(run.folder):  # finished by another process meanwhile
                 return Outcome(run, "finished")
@@ -196,24 +236,30 @@ class Runner:
                 (run.folder / "metrics.csv").unlink(missing_ok=True)
             command = fit_command(self.specs[run.label], run, self.extra, checkpoint)
             how = f"resuming from {checkpoint.name}" if checkpoint else "starting"
-            self.report(f"[{index}] {run.label} seed {run.seed}: {how} ({run.folder})")
+            self.report(f"[{index}] {run.name}: {how} ({run.folder})")
             start = time.perf_counter()
             returncode = self._execute(command, run.folder, lock)
             seconds = time.perf_counter() - start
             self._record(run, returncode, seconds, checkpoint)
         if returncode == 0 and is_finished(run.folder):
-            self.report(f"[{index}] {run.label} seed {run.seed}: done in {seconds:.0f} s")
+            self.report(f"[{index}] {run.name}: done in {seconds:.0f} s")
             return Outcome(run, "done", seconds, checkpoint)
         if self._stopping:
             return Outcome(run, "interrupted", seconds, checkpoint)
         tail = _log_tail(run.folder / LOG_FILE)
         self.report(
-            f"[{index}] {run.label} seed {run.seed}: FAILED (exit {returncode}) after "
+            f"[{index}] {run.name}: FAILED (exit {returncode}) after "
             f"{seconds:.0f} s; see {run.folder / LOG_FILE}"
         )
         return Outcome(run, "failed", seconds, checkpoint, tail)
 
-    def _execute(self, command: list[str], folder: Path, lock: RunFolderLock) -> int:
+    def _execute(
+        self,
+        command: list[str],
+        folder: Path,
+        lock: RunFolderLock,
+        env: dict[str, str] | None = None,
+    ) -> int:
         with (folder / LOG_FILE).open("ab") as log:
             log.write(f"\n$ {' '.join(command)}\n".encode())
             log.flush()
@@ -224,7 +270,7 @@ class Runner:
                     command,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env={**child_env(self.threads), **lock.child_env()},
+                    env={**child_env(self.threads), **lock.child_env(), **(env or {})},
                     preexec_fn=_die_with_parent,
                     pass_fds=(lock.fd,),  # the child trains under the folder's lock
                 )
