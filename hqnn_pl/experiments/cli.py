@@ -47,6 +47,7 @@ from hqnn_pl.experiments.tuning import (
     default_storage,
     study_key,
 )
+from hqnn_pl.run.training import check_trains
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -289,6 +290,8 @@ def _specs(paths: list[str], extra: list[str]) -> list[ConfigSpec]:
         ConfigSpec(label, path, config, relative_config_path(path))
         for label, path, config in zip(labels, paths, resolved, strict=True)
     ]
+    for spec in specs:  # a run that trains nothing would report its untrained model
+        check_trains(spec.resolved.get("trainer"))
     check_same_data(specs)
     return specs
 

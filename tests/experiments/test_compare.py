@@ -155,3 +155,16 @@ def test_bad_input_is_refused_in_one_line(tmp_path: Path) -> None:
     assert mixed.returncode == 2
     assert "holds runs of other configs" in mixed.stderr and "hqnn" in mixed.stderr
     assert len(mixed.stderr.strip().splitlines()) == 1
+
+
+def test_a_comparison_that_would_train_nothing_is_refused_before_any_run(tmp_path: Path) -> None:
+    hqnn = write_config(tmp_path, "hqnn", HQNN.format(block="trained"))
+    cnn = write_config(tmp_path, "cnn", CNN)
+    result = compare(
+        "--config", hqnn, cnn, "--seeds", "2", "--out", "o", "--",
+        "--trainer.max_epochs", "0", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--trainer.max_epochs 0: this fit would train no step" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o/runs").exists()  # no run started
