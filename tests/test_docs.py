@@ -1,18 +1,16 @@
 """Every command line the docs site shows a user is exercised.
 
-The commands are read from the ```bash and ```console blocks of docs/**/*.md (the guide pages and
-the reports they include). ``hqnn-pl fit|validate|test|predict`` runs the real CLI with
-``--print_config`` and checks the printed model class; the other tools' argparse parsers parse the
-command and the parsed values are checked. Placeholders (``<run>``, ``<name>``, ...) become real
+The commands are read from the ```bash and ```console blocks of README.md and docs/**/*.md (the
+guide pages and the reports they include). ``hqnn-pl fit|validate|test|predict`` runs the real
+CLI with ``--print_config`` and checks the printed model class; the other tools' argparse parsers
+parse the command and the parsed values are checked. Placeholders (``<run>``, ``<name>``, ...) become real
 paths in the test's folder. A command that cannot be checked is listed in ``UNCHECKED`` with the
-reason; commands that need a redesign landing in parallel are expected to fail until it is merged
-(``needs_execution`` / ``needs_science``), and run for real as soon as the code has it.
+reason.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import itertools
 import re
 import shlex
@@ -40,33 +38,6 @@ UNCHECKED: dict[str, str] = {
     ),
 }
 
-#: Keys that exist only once the `execution` redesign (wt-exec) is merged.
-EXECUTION_KEYS = ("execution.",)
-#: Options of hqnn-pl-compare that exist only once the science branch (wt-science) is merged.
-SCIENCE_OPTIONS = ("--train_sizes", "--tune", "--search_space", "--storage", "--margin")
-
-#: The lead engineer may drop these marks after merging; they also switch off by themselves.
-HAS_EXECUTION = importlib.util.find_spec("hqnn_pl.quantum.execution") is not None
-
-
-def _has_science() -> bool:
-    from hqnn_pl.experiments.cli import build_parser
-
-    return "--train_sizes" in build_parser()._option_string_actions
-
-
-needs_execution = pytest.mark.xfail(
-    not HAS_EXECUTION,
-    reason="uses `execution.*` keys: expected to pass once the execution redesign is merged",
-    strict=True,
-)
-needs_science = pytest.mark.xfail(
-    not _has_science(),
-    reason="uses hqnn-pl-compare options of the science branch: expected to pass once merged",
-    strict=True,
-)
-
-
 @dataclass(frozen=True)
 class Command:
     """One command line shown in the docs."""
@@ -81,9 +52,9 @@ class Command:
 
 
 def shown_commands() -> list[Command]:
-    """Every command of the four tools in a bash or console block of docs/**/*.md."""
+    """Every command of the four tools in a bash or console block of README.md and docs/."""
     commands = []
-    for page in sorted(DOCS.rglob("*.md")):
+    for page in [REPO / "README.md", *sorted(DOCS.rglob("*.md"))]:
         lines = page.read_text().splitlines()
         inside: str | None = None
         pending: list[str] = []
@@ -126,21 +97,8 @@ def unchecked_reason(command: Command) -> str | None:
     return next((why for start, why in UNCHECKED.items() if command.text.startswith(start)), None)
 
 
-def marks(command: Command) -> list[pytest.MarkDecorator]:
-    found = []
-    if any(key in command.text for key in EXECUTION_KEYS):
-        found.append(needs_execution)
-    if command.words[0] == "hqnn-pl-compare" and any(
-        option in command.words for option in SCIENCE_OPTIONS
-    ):
-        found.append(needs_science)
-    return found
-
-
 CHECKED = [
-    pytest.param(c, id=f"{c.page}:{c.line}", marks=marks(c))
-    for c in COMMANDS
-    if unchecked_reason(c) is None
+    pytest.param(c, id=f"{c.page}:{c.line}") for c in COMMANDS if unchecked_reason(c) is None
 ]
 
 
