@@ -3,9 +3,9 @@
 The commands are read from the ```bash and ```console blocks of README.md and docs/**/*.md (the
 guide pages and the reports they include). ``hqnn-pl fit|validate|test|predict`` runs the real
 CLI with ``--print_config`` and checks the printed model class; the other tools' argparse parsers
-parse the command and the parsed values are checked. Placeholders (``<run>``, ``<name>``, ...) become real
-paths in the test's folder. A command that cannot be checked is listed in ``UNCHECKED`` with the
-reason.
+parse the command and the parsed values are checked. Placeholders (``<run>``, ``<name>``, ...)
+become real paths in the test's folder. A command that cannot be checked is listed in
+``UNCHECKED`` with the reason.
 """
 
 from __future__ import annotations
