@@ -13,7 +13,7 @@ from torch import Tensor
 from torchvision import datasets
 
 from hqnn_pl.datamodules.bad_files import BadFileError, raise_bad_files
-from hqnn_pl.datamodules.base import BatchTransformDataModule, MissingClasses, TransformOn
+from hqnn_pl.datamodules.base import BatchTransformDataModule
 from hqnn_pl.datamodules.datasets import TensorImageDataset
 from hqnn_pl.datamodules.transforms import batch_transform
 from hqnn_pl.errors import ConfigurationError
@@ -42,19 +42,8 @@ class CIFAR10DataModule(BatchTransformDataModule):
         image_size: Side of the images fed to the model, in pixels.
         normalize: Standardise each channel with the training set's mean and std.
         augment: Randomly flip training images horizontally and shift them by up to 4 px.
-        transform_on: Where batch transforms run: ``auto`` (on the accelerator if there is one,
-            else in the loader), ``loader`` or ``device``.
-        batch_size: Samples per batch.
-        num_workers: Data loader worker processes.
-        pin_memory: Pin batches in page-locked memory.
-        val_fraction: Fraction of each class's training images held out for validation.
-        seed: Seed of the validation split.
-        persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
-        missing_classes: What a split that lacks a class does: ``error`` (stop before
-            training) or ``warn``.
-        train_subset: Train on a stratified, seeded subset of this many training images
-            (validation and test unchanged); ``None``: the whole training split.
-        train_subset_seed: Seed of that subset (``None``: ``seed``).
+        **kwargs: Batching, loading, the validation split, the seed and the training subset
+            (see :class:`~hqnn_pl.datamodules.base.BatchTransformDataModule`).
     """
 
     folder = "cifar-10-batches-py"
@@ -83,29 +72,9 @@ class CIFAR10DataModule(BatchTransformDataModule):
         image_size: int = 32,
         normalize: bool = True,
         augment: bool = False,
-        transform_on: TransformOn = "auto",
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        persistent_workers: bool = True,
-        missing_classes: MissingClasses = "error",
-        train_subset: int | None = None,
-        train_subset_seed: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            transform_on,
-            batch_size,
-            num_workers,
-            pin_memory,
-            val_fraction,
-            seed,
-            persistent_workers,
-            missing_classes,
-            train_subset=train_subset,
-            train_subset_seed=train_subset_seed,
-        )
+        super().__init__(**kwargs)
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")
         self.data_dir = Path(data_dir).expanduser()

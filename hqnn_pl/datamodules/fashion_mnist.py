@@ -32,17 +32,8 @@ class FashionMNISTDataModule(MNISTDataModule):
         train_size: Use a seeded random subset of this many training images (before the
             validation split); ``None`` uses all.
         test_size: Use a seeded random subset of this many test images; ``None`` uses all.
-        batch_size: Samples per batch.
-        num_workers: Data loader worker processes.
-        pin_memory: Pin batches in page-locked memory.
-        val_fraction: Fraction of each class's training images held out for validation.
-        seed: Seed of the subsets and the validation split.
-        persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
-        missing_classes: What a split that lacks a class does: ``error`` (stop before
-            training) or ``warn``.
-        train_subset: Train on a stratified, seeded subset of this many training images
-            (validation and test unchanged); ``None``: the whole training split.
-        train_subset_seed: Seed of that subset (``None``: ``seed``).
+        **kwargs: Batching, loading, the validation split, the seed and the training subset
+            (see :class:`~hqnn_pl.datamodules.base.ImageDataModule`).
     """
 
     folder = "FashionMNIST"

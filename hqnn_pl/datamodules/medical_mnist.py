@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from hqnn_pl.datamodules.base import BatchTransformDataModule, MissingClasses, TransformOn
+from hqnn_pl.datamodules.base import BatchTransformDataModule
 from hqnn_pl.datamodules.datasets import (
     IMAGE_SUFFIXES,
     TensorImageDataset,
@@ -60,19 +61,8 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
         rotation_degrees: Largest random rotation of the training augmentation, in degrees.
         hflip_probability: Probability of flipping a training image horizontally.
         test_fraction: Fraction of each class held out for testing.
-        transform_on: Where batch transforms run: ``auto`` (on the accelerator if there is one,
-            else in the loader), ``loader`` or ``device``.
-        batch_size: Samples per batch.
-        num_workers: Data loader worker processes.
-        pin_memory: Pin batches in page-locked memory.
-        val_fraction: Fraction of each class's training images held out for validation.
-        seed: Seed of the stratified splits.
-        persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
-        missing_classes: What a split that lacks a class does: ``error`` (stop before
-            training) or ``warn``.
-        train_subset: Train on a stratified, seeded subset of this many training images
-            (validation and test unchanged); ``None``: the whole training split.
-        train_subset_seed: Seed of that subset (``None``: ``seed``).
+        **kwargs: Batching, loading, the validation split, the seed and the training subset
+            (see :class:`~hqnn_pl.datamodules.base.BatchTransformDataModule`).
     """
 
     #: The Kaggle dataset handle, without version.
@@ -93,29 +83,9 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
         rotation_degrees: float = 10.0,
         hflip_probability: float = 0.5,
         test_fraction: float = 0.2,
-        transform_on: TransformOn = "auto",
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        persistent_workers: bool = True,
-        missing_classes: MissingClasses = "error",
-        train_subset: int | None = None,
-        train_subset_seed: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            transform_on,
-            batch_size,
-            num_workers,
-            pin_memory,
-            val_fraction,
-            seed,
-            persistent_workers,
-            missing_classes,
-            train_subset=train_subset,
-            train_subset_seed=train_subset_seed,
-        )
+        super().__init__(**kwargs)
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")
         if version < 1:

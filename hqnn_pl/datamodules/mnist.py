@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
 
 import torch
@@ -10,7 +11,7 @@ from torch import Tensor
 from torchvision import datasets
 
 from hqnn_pl.datamodules.bad_files import BadFileError, raise_bad_files
-from hqnn_pl.datamodules.base import ImageDataModule, MissingClasses, tensor_dataset
+from hqnn_pl.datamodules.base import ImageDataModule, tensor_dataset
 from hqnn_pl.datamodules.idx import locate_idx_files, read_idx
 from hqnn_pl.datamodules.preprocessing import resize_images, standardize, to_float_images
 from hqnn_pl.errors import ConfigurationError
@@ -42,17 +43,8 @@ class MNISTDataModule(ImageDataModule):
         train_size: Use a seeded random subset of this many training images (before the
             validation split), e.g. 500 for the HQNN-Quanv protocol; ``None`` uses all.
         test_size: Use a seeded random subset of this many test images; ``None`` uses all.
-        batch_size: Samples per batch.
-        num_workers: Data loader worker processes.
-        pin_memory: Pin batches in page-locked memory.
-        val_fraction: Fraction of each class's training images held out for validation.
-        seed: Seed of the subsets and the validation split.
-        persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
-        missing_classes: What a split that lacks a class does: ``error`` (stop before
-            training) or ``warn``.
-        train_subset: Train on a stratified, seeded subset of this many training images
-            (validation and test unchanged); ``None``: the whole training split.
-        train_subset_seed: Seed of that subset (``None``: ``seed``).
+        **kwargs: Batching, loading, the validation split, the seed and the training subset
+            (see :class:`~hqnn_pl.datamodules.base.ImageDataModule`).
     """
 
     #: torchvision's folder name and dataset class for this data.
@@ -70,27 +62,9 @@ class MNISTDataModule(ImageDataModule):
         normalize: bool = True,
         train_size: int | None = None,
         test_size: int | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        persistent_workers: bool = True,
-        missing_classes: MissingClasses = "error",
-        train_subset: int | None = None,
-        train_subset_seed: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size,
-            num_workers,
-            pin_memory,
-            val_fraction,
-            seed,
-            persistent_workers,
-            missing_classes,
-            train_subset=train_subset,
-            train_subset_seed=train_subset_seed,
-        )
+        super().__init__(**kwargs)
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")
         for name, size in (("train_size", train_size), ("test_size", test_size)):
