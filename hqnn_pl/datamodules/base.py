@@ -321,42 +321,12 @@ class BatchTransformDataModule(ImageDataModule):
 
     Args:
         transform_on: Where batch transforms run: ``auto``, ``loader`` or ``device``.
-        batch_size: Samples per batch in every split.
-        num_workers: Worker processes per data loader (0 loads in the main process).
-        pin_memory: Pin batches in page-locked memory (speeds up copies to a GPU).
-        val_fraction: Fraction of each class of the training data held out for validation, with
-            ``seed``.
-        seed: Seed of every random split and subset, independent of the training seed.
-        persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
-        missing_classes: What a split that lacks a class does: ``error`` or ``warn``.
-        train_subset: Train on a stratified, seeded subset of this many training images.
-        train_subset_seed: Seed of that subset (``None``: ``seed``).
+        **kwargs: Batching, loading, the validation split, the seed and the training subset
+            (see :class:`ImageDataModule`).
     """
 
-    def __init__(
-        self,
-        transform_on: TransformOn = "auto",
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        persistent_workers: bool = True,
-        missing_classes: MissingClasses = "error",
-        train_subset: int | None = None,
-        train_subset_seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            batch_size,
-            num_workers,
-            pin_memory,
-            val_fraction,
-            seed,
-            persistent_workers,
-            missing_classes,
-            train_subset,
-            train_subset_seed,
-        )
+    def __init__(self, transform_on: TransformOn = "auto", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         if transform_on not in ("auto", "loader", "device"):
             raise ConfigurationError(
                 f"transform_on must be auto, loader or device, got {transform_on!r}."

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from hqnn_pl.datamodules.base import ImageDataModule, MissingClasses, tensor_dataset
+from hqnn_pl.datamodules.base import ImageDataModule, tensor_dataset
 from hqnn_pl.datamodules.preprocessing import resize_images, standardize, to_float_images
 from hqnn_pl.errors import ConfigurationError
 
@@ -21,17 +23,10 @@ class DigitsDataModule(ImageDataModule):
     Args:
         image_size: Side of the images fed to the model (the originals are 8 px).
         normalize: Standardise with the training split's mean and std.
-        test_fraction: Fraction of all images held out for testing.
-        batch_size: Samples per batch.
-        num_workers: Data loader worker processes.
-        pin_memory: Pin batches in page-locked memory.
-        val_fraction: Fraction of the remaining images held out for validation.
-        seed: Seed of the stratified splits.
-        missing_classes: What a split that lacks a class does: ``error`` (stop before
-            training) or ``warn``.
-        train_subset: Train on a stratified, seeded subset of this many training images
-            (validation and test unchanged); ``None``: the whole training split.
-        train_subset_seed: Seed of that subset (``None``: ``seed``).
+        test_fraction: Fraction of all images held out for testing (``val_fraction`` is the
+            fraction of the remaining images held out for validation).
+        **kwargs: Batching, loading, the validation split, the seed and the training subset
+            (see :class:`~hqnn_pl.datamodules.base.ImageDataModule`).
     """
 
     def __init__(
@@ -39,31 +34,15 @@ class DigitsDataModule(ImageDataModule):
         image_size: int = 16,
         normalize: bool = True,
         test_fraction: float = 0.2,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        missing_classes: MissingClasses = "error",
-        train_subset: int | None = None,
-        train_subset_seed: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size,
-            num_workers,
-            pin_memory,
-            val_fraction,
-            seed,
-            missing_classes=missing_classes,
-            train_subset=train_subset,
-            train_subset_seed=train_subset_seed,
-        )
+        super().__init__(**kwargs)
         if image_size < 1:
             raise ConfigurationError(f"image_size must be positive, got {image_size}.")
-        if not 0.0 < test_fraction < 1.0 or test_fraction + val_fraction >= 1.0:
+        if not 0.0 < test_fraction < 1.0 or test_fraction + self.val_fraction >= 1.0:
             raise ConfigurationError(
                 f"test_fraction ({test_fraction}) must be in (0, 1) and leave training data "
-                f"after val_fraction ({val_fraction})."
+                f"after val_fraction ({self.val_fraction})."
             )
         self.image_size = image_size
         self.normalize = normalize

@@ -120,14 +120,14 @@ class ImageFolderDataModule(BatchTransformDataModule):
                 f"{sum(ratios):g}), e.g. [0.7, 0.15, 0.15]."
             )
         super().__init__(
-            transform_on,
-            batch_size,
-            num_workers,
-            pin_memory,
-            ratios[1],
-            seed,
-            persistent_workers,
-            missing_classes,
+            transform_on=transform_on,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            val_fraction=ratios[1],  # the split's own validation share
+            seed=seed,
+            persistent_workers=persistent_workers,
+            missing_classes=missing_classes,
             train_subset=train_subset,
             train_subset_seed=train_subset_seed,
         )
