@@ -1,4 +1,4 @@
-"""The torch engine's execution methods side by side at every qubit count (issue 14).
+"""The torch engine's execution methods side by side at every qubit count.
 
 One circuit (RX embedding, ``--depth`` StronglyEntanglingLayers, ``<Y>`` on every wire) at batch
 ``--batch``, forward + backward, float32: the ``dense`` method as it runs (on CPU, up to 8 qubits:

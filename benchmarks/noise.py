@@ -1,4 +1,4 @@
-"""Benchmark noisy and finite-shot execution of the torch backend (issue 12).
+"""Benchmark noisy and finite-shot execution of the torch backend.
 
 Measured in one run, interleaved (each repeat times every contender once, in turn, so machine
 load hits all alike), median forward+backward time per batch:

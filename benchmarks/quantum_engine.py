@@ -14,7 +14,7 @@ repeats after warm-up) and the ratios for:
 5. A real 60,000-image training epoch of the HQNNQuanv and QuanvCNN(out_channels=4)
    LightningModules with Lightning's Trainer (data loading, metrics and optimiser included),
    and of HQNNQuanv with gate noise after every gate (depolarizing 0.01, amplitude damping
-   0.002, readout 0.02: the exact noisy engine, issue 12); each model runs two epochs (one with
+   0.002, readout 0.02: the exact noisy engine); each model runs two epochs (one with
    --quick), alternating, and the faster one counts.
 6. Context for [2]: the quanvolution as the papers ran it, one QNode call per 2x2 patch.
 
