@@ -82,8 +82,10 @@ class PredictionWriter(BasePredictionWriter):
             ):
                 true = [labels[row], names[labels[row]]] if labelled else []
                 writer.writerow([index, *true, cls, names[cls], *(f"{q:.6g}" for q in p)])
-        correct = sum(a == b for a, b in zip(labels, predicted, strict=True))
-        accuracy = f", accuracy {correct / len(labels):.4f}" if labelled else ""
+        accuracy = ""
+        if labelled:
+            correct = sum(a == b for a, b in zip(labels, predicted, strict=True))
+            accuracy = f", accuracy {correct / len(labels):.4f}"
         rank_zero_info(f"Wrote {len(predicted)} predictions to {path}{accuracy}")
 
 
