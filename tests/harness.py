@@ -30,6 +30,19 @@ QUICK = [
     "--trainer.enable_model_summary=false",
 ]
 
+#: Two short epochs of eight batches of 16: long enough to be interrupted in the second one.
+TWO_EPOCHS = [
+    "--trainer.max_epochs=2",
+    "--trainer.limit_train_batches=8",
+    "--trainer.limit_val_batches=1",
+    "--trainer.limit_test_batches=1",
+    "--data.init_args.batch_size=16",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+]
+#: Slows training down and writes ./marker at batch 3 of epoch 1 (the second epoch).
+THROTTLE = ["--trainer.callbacks+=tests.callbacks.helpers.Throttle"]
+
 
 def fit(*args: str, config: str = QUICKSTART) -> None:
     """Run ``hqnn-pl fit --config <quickstart> <QUICK> <args>`` in this process."""

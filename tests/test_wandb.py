@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hqnn_pl.callbacks import WandbExtras
 from hqnn_pl.run.loggers import wandb_connection_problem
 from tests.callbacks.helpers import offline_runs, wandb_offline
 from tests.conftest import CONFIGS
@@ -52,19 +51,6 @@ def test_offline_run_records_config_counts_circuits_metrics_and_confusion_matrix
     assert not (wandb_offline / "runs/config.yaml").exists()
 
 
-def test_watch_logs_gradient_histograms(wandb_offline: Path) -> None:
-    override = wandb_offline / "watch.yaml"
-    callbacks = yaml.safe_load(Path(WANDB).read_text())["trainer"]["callbacks"]
-    for callback in callbacks:
-        if callback["class_path"].endswith("WandbExtras"):
-            callback["init_args"] = {"watch": "all", "watch_log_freq": 1}
-    override.write_text(yaml.safe_dump({"trainer": {"callbacks": callbacks}}))
-    fit("--config", WANDB, "--config", str(override), "--test_after_fit=false")
-    (run,) = offline_runs(wandb_offline / "runs")
-    assert any(k.startswith("gradients/network.middle.weights") for k in run.history_keys)
-    assert any(k.startswith("parameters/network.middle.weights") for k in run.history_keys)
-
-
 def test_no_api_key_falls_back_to_offline_with_one_warning(
     wandb_offline: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -91,23 +77,6 @@ def test_unreachable_server_is_detected_without_sending_anything(
     assert "no API key" in (wandb_connection_problem() or "")
 
 
-def test_a_wandb_failure_never_fails_the_run(
-    wandb_offline: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import wandb
-    from lightning.pytorch.loggers import WandbLogger
-
-    def unreachable(*args: object, **kwargs: object) -> None:
-        raise ConnectionError("W&B is unreachable")
-
-    monkeypatch.setattr(wandb, "plot_table", unreachable)
-    monkeypatch.setattr(WandbLogger, "log_image", unreachable)
-    with pytest.warns(UserWarning, match="W&B: could not log the confusion matrix"):
-        fit("--config", WANDB)
-    (run,) = offline_runs(wandb_offline / "runs")
-    assert "test/acc" in run.summary
-
-
 def test_resume_continues_the_same_wandb_run(wandb_offline: Path) -> None:
     fit("--config", WANDB, "--test_after_fit=false")
     fit("--config", WANDB, "--test_after_fit=false", "--trainer.max_epochs=2", "--ckpt_path=last")
@@ -115,10 +84,3 @@ def test_resume_continues_the_same_wandb_run(wandb_offline: Path) -> None:
     assert first.run_id == second.run_id
     assert [p.name for p in (wandb_offline / "runs/hqnn-pl").iterdir()] == [first.run_id]
     assert second.summary["epoch"] == 1
-
-
-def test_extras_do_nothing_without_wandb(tmp_path: Path) -> None:
-    fit("--trainer.callbacks+=hqnn_pl.callbacks.WandbExtras", "--trainer.callbacks.watch=all")
-    assert not (tmp_path / "wandb").exists() and not (tmp_path / "runs/wandb").exists()
-    with pytest.raises(ValueError, match="watch_log_freq must be a positive"):
-        WandbExtras(watch_log_freq=0)

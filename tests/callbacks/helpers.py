@@ -270,3 +270,47 @@ class PoisonRunningStats(Callback):
         for module in pl_module.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.running_var.fill_(float("inf"))
+
+
+class PendingRowProbe(Callback):
+    """Write ``pending_train_row`` after the first batch and at the end of each epoch to ``out``.
+
+    ``out`` is a JSON file: ``{"first_batch": [row per epoch], "epoch_end": [row per epoch]}``.
+    """
+
+    def __init__(self, out: str = "pending_rows.json") -> None:
+        self.out = out
+        self.rows: dict[str, list[Any]] = {"first_batch": [], "epoch_end": []}
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        from hqnn_pl.callbacks.epoch_metrics import pending_train_row
+
+        del pl_module, outputs, batch
+        if batch_idx == 0:
+            self.rows["first_batch"].append(pending_train_row(trainer))
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        import json
+
+        from hqnn_pl.callbacks.epoch_metrics import pending_train_row
+
+        del pl_module
+        self.rows["epoch_end"].append(pending_train_row(trainer))
+        Path(self.out).write_text(json.dumps(self.rows))
+
+
+class RaiseAt(Callback):
+    """Raise ``RuntimeError("probe failure")`` before batch ``batch`` of epoch ``epoch``."""
+
+    def __init__(self, epoch: int = 1, batch: int = 1) -> None:
+        self.epoch = epoch
+        self.batch = batch
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        del pl_module, batch
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            raise RuntimeError("probe failure")

@@ -1,29 +1,24 @@
+"""RunPictures: curves.png every epoch, confusion_matrix.{png,csv} after test."""
+
 import csv
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from hqnn_pl.callbacks import GradientMonitor, RunPictures
+from hqnn_pl.callbacks import RunPictures
 from tests.harness import fit
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def test_every_run_leaves_curves_and_confusion_matrix(tmp_path: Path) -> None:
-    fit(
-        "--trainer.max_epochs=2",
-        "--trainer.callbacks+=hqnn_pl.callbacks.GradientMonitor",
-    )
+    fit("--trainer.max_epochs=2")
     run = tmp_path / "runs/quickstart/version_0"
     assert (run / "curves.png").read_bytes()[:8] == PNG_MAGIC
     assert (run / "confusion_matrix.png").read_bytes()[:8] == PNG_MAGIC
     rows = list(csv.reader((run / "confusion_matrix.csv").open()))
     assert rows[0][1:] == [str(i) for i in range(10)] and len(rows) == 11
     assert sum(int(v) for row in rows[1:] for v in row[1:]) > 0
-    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
-    for group in ("network.middle", "classical"):
-        for stat in ("mean", "var", "norm"):
-            assert f"grad/{group}/{stat}" in header
     assert plt.get_fignums() == []
 
 
@@ -35,14 +30,3 @@ def test_curves_history_survives_a_checkpoint(tmp_path: Path) -> None:
     assert restored.history == pictures.history
     assert restored.draw_curves(tmp_path / "curves.png").read_bytes()[:8] == PNG_MAGIC
     assert plt.get_fignums() == []
-
-
-def test_gradient_monitor_separates_quantum_and_classical_parameters() -> None:
-    from hqnn_pl.models import HQNNParallel
-
-    model = HQNNParallel(num_classes=10, in_channels=1, image_size=16)
-    groups = GradientMonitor.groups(model)
-    assert list(groups) == ["network.middle", "classical"]
-    assert sum(p.numel() for p in groups["network.middle"]) == 4 * 3 * 5 * 3
-    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert sum(p.numel() for params in groups.values() for p in params) == total

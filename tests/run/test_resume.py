@@ -1,4 +1,7 @@
-"""Runs that survive interruption: SIGKILL and SIGTERM mid-epoch, exact resumes, bad resumes."""
+"""Runs that survive interruption: SIGKILL and Ctrl-C mid-epoch, bad resumes.
+
+SIGTERM's checkpoint: tests/callbacks/test_exception_checkpoint.py; exact resumes (random
+states): tests/callbacks/test_rng_state.py."""
 
 from __future__ import annotations
 
@@ -7,27 +10,22 @@ import signal
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from hqnn_pl.cli import main
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.models import CNN
 from hqnn_pl.run.resume import check_checkpoint_fits
-from tests.harness import QUICK, QUICKSTART, fit, load_checkpoint, start_cli, wait_for
+from tests.harness import (
+    QUICKSTART,
+    THROTTLE,
+    TWO_EPOCHS,
+    fit,
+    load_checkpoint,
+    start_cli,
+    wait_for,
+)
 
-#: Two short epochs of eight batches of 16: long enough to be interrupted in the second one.
-TWO_EPOCHS = [
-    "--trainer.max_epochs=2",
-    "--trainer.limit_train_batches=8",
-    "--trainer.limit_val_batches=1",
-    "--trainer.limit_test_batches=1",
-    "--data.init_args.batch_size=16",
-    "--trainer.enable_progress_bar=false",
-    "--trainer.enable_model_summary=false",
-]
-#: Slows training down and writes ./marker at batch 3 of epoch 1 (the second epoch).
-THROTTLE = ["--trainer.callbacks+=tests.callbacks.helpers.Throttle"]
 RUN = Path("runs/quickstart/version_0")
 
 
@@ -60,24 +58,6 @@ def test_sigkill_mid_epoch_then_resume_completes_the_run(tmp_path: Path) -> None
     assert any(row.get("test/acc") for row in metrics_rows(run))
 
 
-def test_sigterm_saves_a_resumable_checkpoint_and_exits_143(tmp_path: Path) -> None:
-    process = start_cli("fit", "--config", QUICKSTART, *TWO_EPOCHS, *THROTTLE, cwd=tmp_path)
-    wait_for(tmp_path / "marker", process)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 143
-    stderr = (tmp_path / "stderr.txt").read_text()
-    assert "stopped by SIGTERM" in stderr and "--ckpt_path last" in stderr
-    checkpoints = tmp_path / RUN / "checkpoints"
-    interrupted = load_checkpoint(checkpoints / "on_exception.ckpt")
-    assert interrupted["global_step"] > load_checkpoint(checkpoints / "last.ckpt")["global_step"]
-
-    main(["fit", "--config", str(tmp_path / RUN / "config.yaml"), "--ckpt_path", "last"])
-    final = load_checkpoint(checkpoints / "last.ckpt")
-    assert final["epoch"] == 1 and final["global_step"] == 16
-    assert not (checkpoints / "on_exception.ckpt").exists()  # removed once the fit completed
-    assert val_epochs(tmp_path / RUN) == [0, 1]
-
-
 def test_ctrl_c_prints_the_whole_resume_command_and_exits_130(tmp_path: Path) -> None:
     process = start_cli("fit", "--config", QUICKSTART, *TWO_EPOCHS, *THROTTLE, cwd=tmp_path)
     wait_for(tmp_path / "marker", process)
@@ -87,28 +67,6 @@ def test_ctrl_c_prints_the_whole_resume_command_and_exits_130(tmp_path: Path) ->
     assert "stopped by Ctrl-C (saved " in stderr
     assert f"Resume with: hqnn-pl fit --config {RUN / 'config.yaml'} --ckpt_path last" in stderr
     assert (tmp_path / RUN / "checkpoints/on_exception.ckpt").is_file()
-
-
-def test_one_epoch_plus_resume_equals_two_epochs_straight(tmp_path: Path) -> None:
-    """Exact at epoch boundaries: RNGStateCheckpoint restores the random states with the loops.
-
-    A shuffling DataLoader draws its permutation from torch's global generator each epoch, which
-    Lightning does not save; the CLI's RNGStateCheckpoint does, so the resumed second epoch sees
-    the batches of the uninterrupted run and the weights agree bit for bit.
-    """
-    common = [*QUICK, "--trainer.deterministic=true", "--test_after_fit=false"]
-    straight_name = "--trainer.logger.init_args.name=straight"
-    main(["fit", "--config", QUICKSTART, *common, "--trainer.max_epochs=2", straight_name])
-    resumed = [*common, "--trainer.logger.init_args.name=resumed"]
-    main(["fit", "--config", QUICKSTART, *resumed, "--trainer.max_epochs=1"])
-    main(["fit", "--config", QUICKSTART, *resumed, "--trainer.max_epochs=2", "--ckpt_path=last"])
-    straight = load_checkpoint(tmp_path / "runs/straight/version_0/checkpoints/last.ckpt")
-    again = load_checkpoint(tmp_path / "runs/resumed/version_0/checkpoints/last.ckpt")
-    assert straight["global_step"] == again["global_step"] == 6
-    for key, value in straight["state_dict"].items():
-        assert torch.equal(value, again["state_dict"][key]), key
-    moments = [c["optimizer_states"][0]["state"][0]["exp_avg"] for c in (straight, again)]
-    assert torch.equal(*moments)
 
 
 def test_resume_with_another_model_config_is_refused_before_anything_is_written(

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import shutil
-import signal
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hqnn_pl.cli import main
-from hqnn_pl.experiments.runner import is_finished
 from tests.harness import (
     QUICK,
-    QUICKSTART,
     epochs_with,
     fails_with,
     fit,
     load_checkpoint,
     metrics_rows,
-    start_cli,
 )
 
 RUNS = Path("runs/quickstart")
@@ -80,22 +76,6 @@ def test_a_copied_run_folder_resumes_the_copy(tmp_path: Path) -> None:
     assert load_checkpoint(RUN / "checkpoints/last.ckpt")["global_step"] == 3  # untouched
     assert epochs_with(copy, "train/loss") == [0, 1]
     assert epochs_with(RUN, "train/loss") == [0]
-
-
-def test_a_kill_at_an_epoch_end_keeps_that_epochs_training_row(tmp_path: Path) -> None:
-    process = start_cli(
-        "fit", "--config", QUICKSTART, *QUICK, "--trainer.max_epochs=3",
-        "--trainer.callbacks+=tests.callbacks.helpers.KillAfterLastCheckpoint", cwd=tmp_path,
-    )  # fmt: skip
-    assert process.wait(timeout=180) == -signal.SIGKILL
-    run = tmp_path / RUN
-    assert load_checkpoint(run / "checkpoints/last.ckpt")["epoch"] == 1  # saved, then killed
-    assert epochs_with(run, "train/loss") == [0]  # epoch 1's row never reached the file
-    main(["fit", "--config", str(run / "config.yaml"), *QUICK, "--trainer.max_epochs=3",
-          "--ckpt_path=last"])  # fmt: skip
-    assert epochs_with(run, "train/loss") == [0, 1, 2]
-    assert epochs_with(run, "val/loss") == [0, 1, 2]
-    assert is_finished(run)
 
 
 def test_leftovers_of_a_killed_run_are_removed_on_resume(tmp_path: Path) -> None:
