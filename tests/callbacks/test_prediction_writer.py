@@ -58,12 +58,6 @@ def test_rows_follow_the_batches_with_named_classes_and_probabilities(tmp_path: 
     assert (rows[1]["p_cat"], rows[1]["p_dog"]) == ("0.2", "0.8")
 
 
-@pytest.mark.xfail(
-    raises=ValueError,
-    strict=True,
-    reason="bug in hqnn_pl: the accuracy line zips the empty labels of unlabelled data "
-    "with the predictions (strict=True) after the file was written",
-)
 def test_unlabelled_predictions_have_no_truth_columns(tmp_path: Path) -> None:
     writer = PredictionWriter()
     writer.dirpath = tmp_path
