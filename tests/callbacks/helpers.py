@@ -11,6 +11,7 @@ import os
 import struct
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,8 +217,8 @@ class RankStateDump(Callback):
         )
 
 
-class PoisonWeights(Callback):
-    """Set every weight to NaN before batch ``batch`` of epoch ``epoch``: a run that diverges."""
+class AtBatch(Callback, ABC):
+    """A probe that acts (:meth:`act`) before batch ``batch`` of epoch ``epoch``."""
 
     def __init__(self, epoch: int = 1, batch: int = 1) -> None:
         self.epoch = epoch
@@ -228,9 +229,20 @@ class PoisonWeights(Callback):
     ) -> None:
         del batch
         if trainer.current_epoch == self.epoch and batch_idx == self.batch:
-            with torch.no_grad():
-                for parameter in pl_module.parameters():
-                    parameter.fill_(float("nan"))
+            self.act(pl_module)
+
+    @abstractmethod
+    def act(self, pl_module: LightningModule) -> None:
+        """What the probe does to the run."""
+
+
+class PoisonWeights(AtBatch):
+    """Set every weight to NaN before batch ``batch`` of epoch ``epoch``: a run that diverges."""
+
+    def act(self, pl_module: LightningModule) -> None:
+        with torch.no_grad():
+            for parameter in pl_module.parameters():
+                parameter.fill_(float("nan"))
 
 
 class KillAfterLastCheckpoint(ModelCheckpoint):
@@ -301,16 +313,9 @@ class PendingRowProbe(Callback):
         Path(self.out).write_text(json.dumps(self.rows))
 
 
-class RaiseAt(Callback):
+class RaiseAt(AtBatch):
     """Raise ``RuntimeError("probe failure")`` before batch ``batch`` of epoch ``epoch``."""
 
-    def __init__(self, epoch: int = 1, batch: int = 1) -> None:
-        self.epoch = epoch
-        self.batch = batch
-
-    def on_train_batch_start(
-        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        del pl_module, batch
-        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
-            raise RuntimeError("probe failure")
+    def act(self, pl_module: LightningModule) -> None:
+        del pl_module
+        raise RuntimeError("probe failure")
