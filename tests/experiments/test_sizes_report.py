@@ -32,11 +32,11 @@ MARGIN = 0.02
 
 def _write_run(folder: Path, acc: float) -> None:
     folder.mkdir(parents=True)
-    rows = [
-        "epoch,step,val/acc,val/loss,test/acc,test/f1,test/loss",
-        f"0,1,{acc - 0.01},1.0,,,",
-        f"1,2,{acc},0.9,,,",
-        f"1,2,,,{acc},{acc - 0.05},0.5",
+    rows = [  # a finished run: training, validation and test rows
+        "epoch,step,train/loss,val/acc,val/loss,test/acc,test/f1,test/loss",
+        f"0,1,1.1,{acc - 0.01},1.0,,,",
+        f"1,2,1.0,{acc},0.9,,,",
+        f"1,2,,,,{acc},{acc - 0.05},0.5",
     ]
     (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
 
