@@ -17,7 +17,7 @@ from tests.harness import assert_trained_and_tested, only_run
 EXPERIMENTS = sorted(
     path.relative_to(CONFIGS).as_posix()
     for path in CONFIGS.rglob("*.yaml")
-    if path.parent.name not in ("trainer", "sweeps")
+    if path.parent.name not in ("trainer", "sweeps", "search_spaces")
 )
 
 

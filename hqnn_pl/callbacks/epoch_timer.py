@@ -22,9 +22,8 @@ class EpochTimer(Callback):
             - class_path: hqnn_pl.callbacks.EpochTimer
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._start: float | None = None
+    #: When the running epoch started (``time.perf_counter``), None between epochs.
+    _start: float | None = None
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Start the clock."""

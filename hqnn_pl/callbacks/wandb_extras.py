@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor
 
@@ -65,25 +67,33 @@ class WandbExtras(Callback):
         self.watch_log_freq = watch_log_freq
         self.confusion_matrix = confusion_matrix
 
-    @rank_zero_only
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Start ``wandb.watch`` on the model if asked."""
+    def _each_watched(
+        self, trainer: Trainer, what: str, action: Callable[[WandbLogger], object]
+    ) -> None:
+        """Apply ``action`` to every W&B logger inside :func:`wandb_guard` when ``watch`` is set."""
         if self.watch is None:
             return
         for logger in wandb_loggers(trainer):
-            with wandb_guard("watch the model"):
-                logger.watch(
-                    pl_module, log=self.watch, log_freq=self.watch_log_freq, log_graph=False
-                )
+            with wandb_guard(what):
+                action(logger)
+
+    @rank_zero_only
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Start ``wandb.watch`` on the model if asked."""
+        self._each_watched(
+            trainer,
+            "watch the model",
+            lambda logger: logger.watch(
+                pl_module, log=self.watch, log_freq=self.watch_log_freq, log_graph=False
+            ),
+        )
 
     @rank_zero_only
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Remove the ``watch`` hooks."""
-        if self.watch is None:
-            return
-        for logger in wandb_loggers(trainer):
-            with wandb_guard("unwatch the model"):
-                logger.experiment.unwatch(pl_module)
+        self._each_watched(
+            trainer, "unwatch the model", lambda logger: logger.experiment.unwatch(pl_module)
+        )
 
     @rank_zero_only
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from hqnn_pl.datamodules.class_coverage import dataset_labels, missing_classes_message
 from hqnn_pl.datamodules.datasets import BatchCollate, stratified_split
 from hqnn_pl.datamodules.subsets import stratified_subset
+from hqnn_pl.datamodules.transforms import batch_transform
 from hqnn_pl.errors import ConfigurationError
 
 #: Where batch transforms run: see :class:`BatchTransformDataModule`.
@@ -37,8 +38,9 @@ STAGE_SPLITS: dict[str, tuple[str, ...]] = {
 class ImageDataModule(LightningDataModule, ABC):
     """Train/val/test image classification data with the facts a model needs to be built.
 
-    Subclasses set :attr:`num_classes`, :attr:`in_channels`, :attr:`image_size` and
-    :attr:`class_names` in ``__init__`` (the CLI links the first three into the model) and create
+    Subclasses set :attr:`class_names`, :attr:`num_classes`, :attr:`in_channels` and
+    :attr:`image_size` with :meth:`set_data_shape` in ``__init__`` (the CLI links the last
+    three into the model) and create
     :attr:`train_dataset`, :attr:`val_dataset` and :attr:`test_dataset` in :meth:`build_splits`
     (at least those of :data:`STAGE_SPLITS` ``[stage]``, checking their files as they read them).
 
@@ -100,19 +102,37 @@ class ImageDataModule(LightningDataModule, ABC):
             raise ConfigurationError(
                 f"missing_classes must be error or warn, got {missing_classes!r}."
             )
-        self.missing_classes = missing_classes
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.val_fraction = val_fraction
-        self.seed = seed
-        self.persistent_workers = persistent_workers
+        # loading
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
+        # splitting and checking the splits
+        self.val_fraction, self.seed, self.missing_classes = val_fraction, seed, missing_classes
         self.train_subset = train_subset
         self.train_subset_seed = seed if train_subset_seed is None else train_subset_seed
         self._train_subset_dataset: Dataset | None = None
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
+
+    def set_data_shape(self, class_names: Sequence[str], in_channels: int, image_size: int) -> None:
+        """Set the facts a model is built for: classes, image channels and image side.
+
+        Args:
+            class_names: Name of every class, by label (:attr:`class_names`, and their number
+                :attr:`num_classes`).
+            in_channels: Channels of the images the model receives (:attr:`in_channels`).
+            image_size: Side of the square images the model receives, in pixels
+                (:attr:`image_size`).
+
+        Raises:
+            ConfigurationError: ``image_size`` is not positive.
+        """
+        if image_size < 1:
+            raise ConfigurationError(f"image_size must be positive, got {image_size}.")
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+        self.in_channels = in_channels
+        self.image_size = image_size
 
     def setup(self, stage: str) -> None:
         """Build the splits ``stage`` needs, then check every split it uses holds every class.
@@ -334,9 +354,16 @@ class BatchTransformDataModule(ImageDataModule):
         self.transform_on = transform_on
         self._transforms: dict[bool, Callable[[Tensor], Tensor]] = {}
 
-    @abstractmethod
+    #: Whether training batches are augmented (subclasses set it from their options).
+    augment: bool = False
+
     def build_transform(self, train: bool) -> Callable[[Tensor], Tensor]:
         """Build the map from uint8 batches (B, C, H, W) to model input.
+
+        uint8 -> [0, 1] -> (the dataset's :meth:`augmentations` when ``train`` and
+        :attr:`augment`) fused with the resize -> the dataset's :meth:`transform_options`
+        (channel expansion, standardisation); see
+        :func:`~hqnn_pl.datamodules.transforms.batch_transform`.
 
         Args:
             train: Build the training transform (with augmentation) rather than the evaluation
@@ -346,6 +373,28 @@ class BatchTransformDataModule(ImageDataModule):
             A callable mapping uint8 (B, C, H, W) to float32 (B, in_channels, image_size,
             image_size), on whatever device its input lives.
         """
+        options = self.transform_options()
+        if train and self.augment:
+            options |= self.augmentations()
+        return batch_transform(self.image_size, **options)
+
+    def augmentations(self) -> dict[str, Any]:
+        """Options of the training transform that augment (none by default).
+
+        Returns:
+            :func:`~hqnn_pl.datamodules.transforms.batch_transform` keyword arguments (rotation,
+            flip, shift, colour jitter), used when training with :attr:`augment`.
+        """
+        return {}
+
+    def transform_options(self) -> dict[str, Any]:
+        """Options of every split's transform (none by default).
+
+        Returns:
+            :func:`~hqnn_pl.datamodules.transforms.batch_transform` keyword arguments
+            (``channels``, ``mean``, ``std``).
+        """
+        return {}
 
     def batch_transform(self, train: bool) -> Callable[[Tensor], Tensor]:
         """Return the (cached) training or evaluation batch transform.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -15,7 +14,6 @@ from torchvision import datasets
 from hqnn_pl.datamodules.bad_files import BadFileError, raise_bad_files
 from hqnn_pl.datamodules.base import BatchTransformDataModule
 from hqnn_pl.datamodules.datasets import TensorImageDataset
-from hqnn_pl.datamodules.transforms import batch_transform
 from hqnn_pl.errors import ConfigurationError
 
 #: The python-version files of https://www.cs.toronto.edu/~kriz/cifar.html.
@@ -75,16 +73,11 @@ class CIFAR10DataModule(BatchTransformDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if image_size < 1:
-            raise ConfigurationError(f"image_size must be positive, got {image_size}.")
         self.data_dir = Path(data_dir).expanduser()
         self.download = download
-        self.image_size = image_size
         self.normalize = normalize
         self.augment = augment
-        self.num_classes = len(self.classes)
-        self.in_channels = 3
-        self.class_names = list(self.classes)
+        self.set_data_shape(self.classes, in_channels=3, image_size=image_size)
 
     def _folder(self) -> Path | None:
         for folder in (self.data_dir / self.folder, self.data_dir):
@@ -218,17 +211,10 @@ class CIFAR10DataModule(BatchTransformDataModule):
         if "test" in data:
             self.test_dataset = TensorImageDataset(*data["test"])
 
-    def build_transform(self, train: bool) -> Callable[[Tensor], Tensor]:
-        """uint8 -> [0, 1] -> (flip, shift when training with ``augment``) -> resize -> standardise.
+    def augmentations(self) -> dict[str, Any]:
+        """Random horizontal flips and shifts of up to :attr:`max_shift` of the side."""
+        return {"hflip_probability": 0.5, "translate": self.max_shift}
 
-        Args:
-            train: Build the training transform.
-        """
-        augment = train and self.augment
-        return batch_transform(
-            self.image_size,
-            hflip_probability=0.5 if augment else 0.0,
-            translate=self.max_shift if augment else 0.0,
-            mean=self.mean if self.normalize else None,
-            std=self.std if self.normalize else None,
-        )
+    def transform_options(self) -> dict[str, Any]:
+        """Standardise with the dataset's mean and std when ``normalize``."""
+        return {"mean": self.mean, "std": self.std} if self.normalize else {}

@@ -37,19 +37,16 @@ class DigitsDataModule(ImageDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if image_size < 1:
-            raise ConfigurationError(f"image_size must be positive, got {image_size}.")
         if not 0.0 < test_fraction < 1.0 or test_fraction + self.val_fraction >= 1.0:
             raise ConfigurationError(
                 f"test_fraction ({test_fraction}) must be in (0, 1) and leave training data "
                 f"after val_fraction ({self.val_fraction})."
             )
-        self.image_size = image_size
         self.normalize = normalize
         self.test_fraction = test_fraction
-        self.num_classes = 10
-        self.in_channels = 1
-        self.class_names = [str(digit) for digit in range(10)]
+        self.set_data_shape(
+            [str(digit) for digit in range(10)], in_channels=1, image_size=image_size
+        )
 
     def build_splits(self, stage: str) -> None:
         """Split the digits (stratified, seeded), upsample and standardise them (once)."""

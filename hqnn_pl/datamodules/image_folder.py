@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,6 @@ from torch.utils.data import DataLoader
 from hqnn_pl.datamodules.base import (
     STAGE_SPLITS,
     BatchTransformDataModule,
-    MissingClasses,
-    TransformOn,
 )
 from hqnn_pl.datamodules.datasets import (
     IMAGE_SUFFIXES,
@@ -28,7 +26,6 @@ from hqnn_pl.datamodules.datasets import (
     list_images,
     stratified_split,
 )
-from hqnn_pl.datamodules.transforms import batch_transform
 from hqnn_pl.errors import ConfigurationError
 
 
@@ -68,18 +65,11 @@ class ImageFolderDataModule(BatchTransformDataModule):
         std: Per-channel standard deviation used to standardise; ``None`` measures it.
         stats_images: Training images sampled (seeded) to measure mean and std; ``None`` uses
             all of them.
-        transform_on: Where batch transforms run: ``auto`` (on the accelerator if there is one,
-            else in the loader), ``loader`` or ``device``.
-        batch_size: Samples per batch.
-        num_workers: Data loader worker processes (they decode the images).
-        pin_memory: Pin batches in page-locked memory.
-        seed: Seed of the class subsets and the split.
-        persistent_workers: Keep loader workers alive between epochs (when ``num_workers > 0``).
-        missing_classes: What a split that lacks a class does: ``error`` (stop before
-            training) or ``warn``.
-        train_subset: Train on a stratified, seeded subset of this many training images
-            (validation and test unchanged); ``None``: the whole training split.
-        train_subset_seed: Seed of that subset (``None``: ``seed``).
+        **kwargs: Where batch transforms run (``transform_on``), batching, loading, the seed of
+            the class subsets and the split, ``missing_classes`` and the training subset (see
+            :class:`~hqnn_pl.datamodules.base.BatchTransformDataModule` and
+            :class:`~hqnn_pl.datamodules.base.ImageDataModule`); the validation share comes
+            from ``split_ratios``.
     """
 
     def __init__(
@@ -97,15 +87,7 @@ class ImageFolderDataModule(BatchTransformDataModule):
         mean: list[float] | None = None,
         std: list[float] | None = None,
         stats_images: int | None = 2000,
-        transform_on: TransformOn = "auto",
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        seed: int = 0,
-        persistent_workers: bool = True,
-        missing_classes: MissingClasses = "error",
-        train_subset: int | None = None,
-        train_subset_seed: int | None = None,
+        **kwargs: Any,
     ) -> None:
         ratios = [float(ratio) for ratio in split_ratios]
         if (
@@ -119,21 +101,9 @@ class ImageFolderDataModule(BatchTransformDataModule):
                 f"positive train fraction that sum to 1, got {list(split_ratios)} (sum "
                 f"{sum(ratios):g}), e.g. [0.7, 0.15, 0.15]."
             )
-        super().__init__(
-            transform_on=transform_on,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            val_fraction=ratios[1],  # the split's own validation share
-            seed=seed,
-            persistent_workers=persistent_workers,
-            missing_classes=missing_classes,
-            train_subset=train_subset,
-            train_subset_seed=train_subset_seed,
-        )
-        self._check_options(
-            image_size, max_classes, max_per_class, stats_images, mean, std, hflip_probability
-        )
+        # The validation share is the split's own: val_fraction is not an option here.
+        super().__init__(val_fraction=ratios[1], **kwargs)
+        self._check_options(max_classes, max_per_class, stats_images, mean, std, hflip_probability)
         if color_jitter < 0 or not 0 <= rotation_degrees <= 180:
             raise ConfigurationError(
                 f"color_jitter must be >= 0 and rotation_degrees in [0, 180], got {color_jitter} "
@@ -141,7 +111,6 @@ class ImageFolderDataModule(BatchTransformDataModule):
             )
         self.data_dir = Path(data_dir).expanduser()
         self.split_ratios = ratios
-        self.image_size = image_size
         self.augment = augment
         self.hflip_probability = hflip_probability
         self.color_jitter = color_jitter
@@ -151,15 +120,14 @@ class ImageFolderDataModule(BatchTransformDataModule):
         self._stats_given = mean is not None
         self.stats_images = stats_images
         self.max_per_class = max_per_class
-        self.class_names = self._select_classes(classes, max_classes)
+        self.set_data_shape(
+            self._select_classes(classes, max_classes), in_channels=3, image_size=image_size
+        )
         self.paths, self.labels = self._list_images()
         self._checked: set[str] = set()
-        self.num_classes = len(self.class_names)
-        self.in_channels = 3
 
     @staticmethod
     def _check_options(
-        image_size: int,
         max_classes: int | None,
         max_per_class: int | None,
         stats_images: int | None,
@@ -167,8 +135,6 @@ class ImageFolderDataModule(BatchTransformDataModule):
         std: list[float] | None,
         hflip_probability: float,
     ) -> None:
-        if image_size < 1:
-            raise ConfigurationError(f"image_size must be positive, got {image_size}.")
         for name, value in (
             ("max_classes", max_classes),
             ("max_per_class", max_per_class),
@@ -352,26 +318,26 @@ class ImageFolderDataModule(BatchTransformDataModule):
         )
         return mean.tolist(), std.tolist()
 
-    def build_transform(self, train: bool) -> Callable[[Tensor], Tensor]:
-        """uint8 -> [0, 1] -> (jitter, flip, rotation when training) -> standardise.
+    def augmentations(self) -> dict[str, Any]:
+        """Colour jitter, random rotations and horizontal flips."""
+        return {
+            "degrees": self.rotation_degrees,
+            "hflip_probability": self.hflip_probability,
+            "color_jitter": self.color_jitter,
+        }
 
-        Args:
-            train: Build the training transform.
+    def transform_options(self) -> dict[str, Any]:
+        """Standardise with the given or measured mean and std.
+
+        Raises:
+            ConfigurationError: The statistics are not measured yet (before :meth:`setup`).
         """
         if self.mean is None or self.std is None:
             raise ConfigurationError(
                 "ImageFolderDataModule: call setup() before asking for batches (mean and std "
                 "are measured on the training split there)."
             )
-        augment = train and self.augment
-        return batch_transform(
-            self.image_size,
-            degrees=self.rotation_degrees if augment else 0.0,
-            hflip_probability=self.hflip_probability if augment else 0.0,
-            color_jitter=self.color_jitter if augment else 0.0,
-            mean=self.mean,
-            std=self.std,
-        )
+        return {"mean": self.mean, "std": self.std}
 
     def state_dict(self) -> dict[str, Any]:
         """Save the normalisation statistics with checkpoints."""

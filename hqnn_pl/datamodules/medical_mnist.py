@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from hqnn_pl.datamodules.datasets import (
     list_images,
     stratified_split,
 )
-from hqnn_pl.datamodules.transforms import batch_transform
 from hqnn_pl.errors import ConfigurationError
 
 
@@ -86,8 +84,6 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if image_size < 1:
-            raise ConfigurationError(f"image_size must be positive, got {image_size}.")
         if version < 1:
             raise ConfigurationError(
                 f"version must be a Kaggle version number >= 1, got {version}."
@@ -103,16 +99,11 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
                 f"hflip_probability must be in [0, 1], got {hflip_probability}."
             )
         self.data_dir = None if data_dir is None else Path(data_dir).expanduser()
-        self.download = download
-        self.version = version
-        self.image_size = image_size
-        self.augment = augment
-        self.rotation_degrees = rotation_degrees
-        self.hflip_probability = hflip_probability
+        self.download, self.version = download, version
         self.test_fraction = test_fraction
-        self.num_classes = len(self.classes)
-        self.in_channels = 3
-        self.class_names = list(self.classes)
+        self.augment = augment
+        self.rotation_degrees, self.hflip_probability = rotation_degrees, hflip_probability
+        self.set_data_shape(self.classes, in_channels=3, image_size=image_size)
         self.images: Tensor | None = None
         self.labels: Tensor | None = None
 
@@ -256,16 +247,10 @@ class MedicalMNISTDataModule(BatchTransformDataModule):
         self.val_dataset = TensorImageDataset(self.images, self.labels, val) if len(val) else None
         self.test_dataset = TensorImageDataset(self.images, self.labels, test)
 
-    def build_transform(self, train: bool) -> Callable[[Tensor], Tensor]:
-        """uint8 -> [0, 1] -> (rotation, flip when training) fused with the resize -> 3 channels.
+    def augmentations(self) -> dict[str, Any]:
+        """Random rotations and horizontal flips, fused with the resize."""
+        return {"degrees": self.rotation_degrees, "hflip_probability": self.hflip_probability}
 
-        Args:
-            train: Build the training transform.
-        """
-        augment = train and self.augment
-        return batch_transform(
-            self.image_size,
-            degrees=self.rotation_degrees if augment else 0.0,
-            hflip_probability=self.hflip_probability if augment else 0.0,
-            channels=3,
-        )
+    def transform_options(self) -> dict[str, Any]:
+        """The grayscale images expanded to 3 channels."""
+        return {"channels": 3}

@@ -65,20 +65,15 @@ class MNISTDataModule(ImageDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if image_size < 1:
-            raise ConfigurationError(f"image_size must be positive, got {image_size}.")
         for name, size in (("train_size", train_size), ("test_size", test_size)):
             if size is not None and size < 1:
                 raise ConfigurationError(f"{name} must be positive or null, got {size}.")
         self.data_dir = Path(data_dir).expanduser()
         self.download = download
-        self.image_size = image_size
         self.normalize = normalize
         self.train_size = train_size
         self.test_size = test_size
-        self.num_classes = len(self.classes)
-        self.in_channels = 1
-        self.class_names = list(self.classes)
+        self.set_data_shape(self.classes, in_channels=1, image_size=image_size)
 
     def _files(self) -> dict[str, Path] | None:
         return locate_idx_files(self.data_dir, self.folder, list(IDX_FILES.values()))

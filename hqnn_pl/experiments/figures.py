@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +17,23 @@ from matplotlib.ticker import MaxNLocator
 from hqnn_pl.experiments.collect import CURVE_METRICS, RunResult
 
 DPI = 90
+
+
+@contextmanager
+def _figure(figsize: tuple[float, float]) -> Iterator[tuple[plt.Figure, Axes]]:
+    """One figure with one axes, closed when the block ends (saved or not)."""
+    fig, ax = plt.subplots(figsize=figsize)
+    try:
+        yield fig, ax
+    finally:
+        plt.close(fig)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    """Lay ``fig`` out tightly and write it to ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    return path
 
 
 def plot_curves(ax: Axes, results: dict[str, list[RunResult]], metric: str) -> list[str]:
@@ -59,15 +78,9 @@ def curve_figures(results: dict[str, list[RunResult]], folder: Path) -> list[Pat
     for metric in CURVE_METRICS:
         if not any(metric in r.curves for runs in results.values() for r in runs):
             continue
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        try:
+        with _figure((5.5, 3.6)) as (fig, ax):
             plot_curves(ax, results, metric)
-            fig.tight_layout()
-            path = folder / f"curve_{metric.replace('/', '_')}.png"
-            fig.savefig(path, dpi=DPI)
-            written.append(path)
-        finally:
-            plt.close(fig)
+            written.append(_save(fig, folder / f"curve_{metric.replace('/', '_')}.png"))
     return written
 
 
@@ -83,8 +96,7 @@ def accuracy_figure(results: dict[str, list[RunResult]], folder: Path) -> Path |
     data = [
         [r.test["test/acc"] for r in results[label] if "test/acc" in r.test] for label in labels
     ]
-    fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(labels), 3.6))
-    try:
+    with _figure((1.2 + 1.3 * len(labels), 3.6)) as (fig, ax):
         ax.boxplot(data, widths=0.5, showfliers=False)
         jitter = np.random.default_rng(0)
         for i, values in enumerate(data, start=1):
@@ -94,12 +106,7 @@ def accuracy_figure(results: dict[str, list[RunResult]], folder: Path) -> Path |
         ax.set_ylabel("test accuracy")
         ax.set_title("final test accuracy per seed")
         ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        path = folder / "test_acc.png"
-        fig.savefig(path, dpi=DPI)
-    finally:
-        plt.close(fig)
-    return path
+        return _save(fig, folder / "test_acc.png")
 
 
 def plot_learning_curve(ax: Axes, groups: dict[int, dict[str, list[RunResult]]]) -> list[str]:
@@ -149,13 +156,7 @@ def learning_curve_figure(
     Returns:
         The file, or None when no run of any size has a test accuracy.
     """
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    try:
+    with _figure((5.5, 3.8)) as (fig, ax):
         if not plot_learning_curve(ax, groups):
             return None
-        fig.tight_layout()
-        path = folder / "learning_curve.png"
-        fig.savefig(path, dpi=DPI)
-    finally:
-        plt.close(fig)
-    return path
+        return _save(fig, folder / "learning_curve.png")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from typing import Any
 
 from hqnn_pl.models.ablation import QuantumBlock, QuantumBlockMixin
 from hqnn_pl.models.base import ImageClassifier
@@ -28,8 +27,8 @@ class HybridClassifier(QuantumBlockMixin, ImageClassifier):
         quantum_block: ``trained``, ``frozen`` (circuit weights stay at their seeded initial
             values) or ``identity`` (circuit replaced by a shape-preserving identity); see
             :mod:`hqnn_pl.models.ablation`.
-        optimizer: Optimiser factory (Adam by default).
-        lr_scheduler: Optional learning-rate scheduler factory.
+        **kwargs: ``optimizer`` (Adam by default) and ``lr_scheduler`` (see
+            :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     def __init__(
@@ -39,9 +38,10 @@ class HybridClassifier(QuantumBlockMixin, ImageClassifier):
         image_size: int,
         execution: Execution = DEFAULT_EXECUTION,
         quantum_block: QuantumBlock = "trained",
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        **kwargs: Any,
     ) -> None:
         # execution and quantum_block are read from the hyperparameters that ImageClassifier saves
         # from this frame's arguments, so they must stay local variables here (no ``del``).
-        super().__init__(num_classes, in_channels, image_size, optimizer, lr_scheduler)
+        # ``kwargs`` go on along the MRO: ImageClassifier's optimizer and lr_scheduler, and the
+        # settings of a second base (e.g. the ResNet models' backbone).
+        super().__init__(num_classes, in_channels, image_size, **kwargs)

@@ -65,7 +65,8 @@ class ScaledTanh(nn.Module):
 class _ResNetModel(ImageClassifier):
     """Backbone freezing and a separate backbone learning rate for the ResNet models.
 
-    Pretrained weights and the fine-tuning settings only matter for training: a checkpoint
+    The backbone's settings are this class's; :class:`ResNetHQNN` adds its circuit's. Pretrained
+    weights and the fine-tuning settings only matter for training: a checkpoint
     loads with other values (e.g. ``weights: null`` to evaluate it offline, or an unfrozen
     backbone for a second fine-tuning stage).
     """
@@ -77,6 +78,22 @@ class _ResNetModel(ImageClassifier):
         "backbone_lr",
     }
     _frozen_children: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        backbone: ResNetName = "resnet50",
+        weights: str | None = "DEFAULT",
+        freeze_backbone: bool = False,
+        trainable_layers: Sequence[str] = (),
+        backbone_lr: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._check_inputs(in_channels, backbone_lr)
+        super().__init__(num_classes, in_channels, image_size, **kwargs)
+        self._freeze(freeze_backbone, trainable_layers)
 
     def _check_inputs(self, in_channels: int, backbone_lr: float | None) -> None:
         if in_channels != 3:
@@ -212,18 +229,11 @@ class ResNetHQNN(HybridClassifier, _ResNetModel):
         num_classes: int,
         in_channels: int,
         image_size: int,
-        backbone: ResNetName = "resnet50",
-        weights: str | None = "DEFAULT",
-        freeze_backbone: bool = False,
-        trainable_layers: Sequence[str] = (),
-        backbone_lr: float | None = None,
         n_qubits: int = 6,
         depth: int = 2,
         **kwargs: Any,
     ) -> None:
-        self._check_inputs(in_channels, backbone_lr)
         super().__init__(num_classes, in_channels, image_size, **kwargs)
-        self._freeze(freeze_backbone, trainable_layers)
 
     def configure_network(self) -> nn.Module:
         """Build the backbone and the quantum head."""
@@ -249,22 +259,6 @@ class ResNetClassifier(_ResNetModel):
         backbone_lr: Learning rate of the backbone's parameters; ``None`` uses the optimiser's.
         **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
-
-    def __init__(
-        self,
-        num_classes: int,
-        in_channels: int,
-        image_size: int,
-        backbone: ResNetName = "resnet50",
-        weights: str | None = "DEFAULT",
-        freeze_backbone: bool = False,
-        trainable_layers: Sequence[str] = (),
-        backbone_lr: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._check_inputs(in_channels, backbone_lr)
-        super().__init__(num_classes, in_channels, image_size, **kwargs)
-        self._freeze(freeze_backbone, trainable_layers)
 
     def configure_network(self) -> nn.Module:
         """Build the backbone and the linear head."""

@@ -10,6 +10,7 @@ import torch
 from hqnn_pl.cli import main
 from hqnn_pl.datamodules import CIFAR10DataModule
 from hqnn_pl.errors import ConfigurationError
+from tests.harness import assert_trained_and_tested, only_run
 
 
 def test_reads_python_batches_without_torchvisions_checksum(cifar_dir: Path) -> None:
@@ -107,9 +108,17 @@ def test_cli_fits_the_cnn(cifar_dir: Path) -> None:
             "true",
             "--data.batch_size",
             "8",
-            "--trainer.fast_dev_run",
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
             "2",
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.limit_test_batches",
+            "1",
             "--trainer.enable_progress_bar",
             "false",
         ]
     )
+    # two training steps, a last.ckpt that loads, finite losses and a test accuracy
+    assert_trained_and_tested(only_run(), steps=2)

@@ -9,6 +9,7 @@ from hqnn_pl.cli import main
 from hqnn_pl.datamodules import ImageFolderDataModule
 from hqnn_pl.datamodules.datasets import load_image_file
 from hqnn_pl.errors import ConfigurationError
+from tests.harness import assert_trained_and_tested, only_run
 
 
 def test_all_classes_split_per_class_by_ratio(cars_dir: Path) -> None:
@@ -130,12 +131,20 @@ def test_cli_fits_the_cnn(cars_dir: Path) -> None:
             "32",
             "--data.batch_size",
             "8",
-            "--trainer.fast_dev_run",
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
             "2",
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.limit_test_batches",
+            "1",
             "--trainer.enable_progress_bar",
             "false",
         ]
     )
+    # two training steps, a last.ckpt that loads, finite losses and a test accuracy
+    assert_trained_and_tested(only_run(), steps=2)
 
 
 def test_16_bit_images_are_scaled_not_clipped(tmp_path: Path) -> None:

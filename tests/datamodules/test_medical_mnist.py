@@ -10,6 +10,7 @@ from hqnn_pl.cli import main
 from hqnn_pl.datamodules import MedicalMNISTDataModule
 from hqnn_pl.errors import ConfigurationError
 from tests.data.image_folder import MEDICAL_MNIST_CLASSES
+from tests.harness import assert_trained_and_tested, only_run
 
 #: Images per class of the real andrewmvd/medical-mnist (58,954 in all).
 REAL_COUNTS = {
@@ -199,9 +200,17 @@ def test_cli_fits_hqnn_parallel_on_the_kagglehub_copy(seeded_kagglehub_cache: Pa
             "8",
             "--data.transform_on",
             "device",
-            "--trainer.fast_dev_run",
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
             "2",
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.limit_test_batches",
+            "1",
             "--trainer.enable_progress_bar",
             "false",
         ]
     )
+    # two training steps, a last.ckpt that loads, finite losses and a test accuracy
+    assert_trained_and_tested(only_run(), steps=2)

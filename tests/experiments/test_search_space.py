@@ -88,3 +88,19 @@ def test_keys_must_exist_in_every_config(tmp_path: Path) -> None:
                        r" does not exist in config cnn .*it has: lr\)"):  # fmt: skip
         check_keys(space, {"hqnn": {"model": {"init_args": {"optimizer": {"init_args": {
             "lrr": 1}}}}}, "cnn": resolved})  # fmt: skip
+
+
+def test_the_shipped_search_spaces_fit_the_fashion_mnist_configs() -> None:
+    from hqnn_pl.experiments.plan import resolve_config
+    from tests.conftest import CONFIGS
+
+    spaces = sorted((CONFIGS / "search_spaces").glob("*.yaml"))
+    assert spaces
+    # every Fashion-MNIST config trains with Adam; one resolved config shows its keys
+    configs = {
+        "hqnn_parallel": resolve_config(str(CONFIGS / "fashion_mnist/hqnn_parallel.yaml"), [])
+    }
+    for path in spaces:
+        space = load_search_space(path)
+        assert space, path
+        check_keys(space, configs)  # raises, naming the key, when a config lacks it

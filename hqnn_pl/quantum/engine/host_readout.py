@@ -131,11 +131,9 @@ class _HostAngleReadout(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx,
         chunks: Tensor,
         weights: Tensor,
-        circuit: HostCircuit,
-        readout: np.ndarray,
-        embedded: bool,
-        torch_readout: TorchReadout,
+        setting: tuple[HostCircuit, np.ndarray, bool, TorchReadout],
     ) -> Tensor:
+        circuit, readout, embedded, torch_readout = setting
         out, cache = _run(chunks, weights, circuit, readout, embedded)
         ctx.circuit, ctx.readout, ctx.embedded, ctx.cache = circuit, readout, embedded, cache
         ctx.torch_readout = torch_readout
@@ -146,7 +144,7 @@ class _HostAngleReadout(torch.autograd.Function):
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
         chunks, weights = ctx.saved_tensors
         need_chunks, need_weights = ctx.needs_input_grad[:2]
-        none = (None, None, None, None)
+        none = (None,)
         if torch.is_grad_enabled():  # create_graph: differentiate the torch computation
             wanted = [t for t, need in ((chunks, need_chunks), (weights, need_weights)) if need]
             out = ctx.torch_readout(chunks, weights)
@@ -200,5 +198,6 @@ def host_angle_readout(
         Tensor ``(B, C, n)`` in the chunks' dtype.
     """
     if torch.is_grad_enabled() and (chunks.requires_grad or weights.requires_grad):
-        return _HostAngleReadout.apply(chunks, weights, circuit, readout, embedded, torch_readout)
+        setting = (circuit, readout, embedded, torch_readout)
+        return _HostAngleReadout.apply(chunks, weights, setting)
     return torch.from_numpy(_run(chunks, weights, circuit, readout, embedded)[0])

@@ -41,6 +41,12 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ConfigurationError(f"{name} must be a positive int; got {value!r}.")
 
 
+def _check_positive_ints(**values: Any) -> None:
+    """:func:`_check_positive_int` for each keyword argument, in order."""
+    for name, value in values.items():
+        _check_positive_int(name, value)
+
+
 def _exact_precision(forward: Callable[[Any, Tensor], Tensor]) -> Callable[[Any, Tensor], Tensor]:
     """Run a layer's forward pass outside autocast.
 

@@ -20,7 +20,7 @@ from hqnn_pl.quantum.layers.base import (
     Pauli,
     QuantumLayer,
     _check_choice,
-    _check_positive_int,
+    _check_positive_ints,
     _exact_precision,
     _output_dtype,
 )
@@ -92,9 +92,7 @@ class ParallelQuantumLayer(QuantumLayer):
         observable: Pauli = "Y",
         execution: Execution | None = None,
     ) -> None:
-        _check_positive_int("n_qubits", n_qubits)
-        _check_positive_int("n_circuits", n_circuits)
-        _check_positive_int("depth", depth)
+        _check_positive_ints(n_qubits=n_qubits, n_circuits=n_circuits, depth=depth)
         _check_choice("rotation", rotation, _PAULIS)
         _check_choice("observable", observable, _PAULIS)
         shape = CircuitShape(

@@ -23,7 +23,7 @@ from hqnn_pl.quantum.layers.base import (
     QuantumLayer,
     _check_choice,
     _check_image,
-    _check_positive_int,
+    _check_positive_ints,
     _exact_precision,
     _output_dtype,
 )
@@ -115,9 +115,7 @@ class QuantumPointwiseConv2d(QuantumLayer):
         max_qubits: int = engine.MAX_QUBITS,
         execution: Execution | None = None,
     ) -> None:
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("depth", depth)
-        _check_positive_int("max_qubits", max_qubits)
+        _check_positive_ints(in_channels=in_channels, depth=depth, max_qubits=max_qubits)
         _check_choice("measurement", measurement, _MEASUREMENTS)
         n_qubits = max(1, (in_channels - 1).bit_length())
         if n_qubits > max_qubits:

@@ -24,7 +24,7 @@ from hqnn_pl.quantum.layers.base import (
     _TWO_PI,
     QuantumLayer,
     _check_image,
-    _check_positive_int,
+    _check_positive_ints,
     _exact_precision,
     _output_dtype,
 )
@@ -282,8 +282,7 @@ class Quanv2d(Quanvolution):
         stride: int = 2,
         execution: Execution | None = None,
     ) -> None:
-        _check_positive_int("kernel_size", kernel_size)
-        _check_positive_int("stride", stride)
+        _check_positive_ints(kernel_size=kernel_size, stride=stride)
         if kernel_size != 2:
             raise ConfigurationError(
                 f"The trainable quanvolution block is defined for kernel_size=2 (4 qubits) only; "

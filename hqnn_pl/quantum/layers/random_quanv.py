@@ -16,7 +16,7 @@ from hqnn_pl.quantum.engine import noisy
 from hqnn_pl.quantum.engine.density import NoisyProgram
 from hqnn_pl.quantum.engine.planner import HEISENBERG_QUBITS, CircuitShape
 from hqnn_pl.quantum.execution import Execution
-from hqnn_pl.quantum.layers.base import _TWO_PI, _check_positive_int
+from hqnn_pl.quantum.layers.base import _TWO_PI, _check_positive_ints
 from hqnn_pl.quantum.layers.quanv import _NEGLIGIBLE, Quanvolution
 from hqnn_pl.quantum.spec import CircuitSpec
 
@@ -90,9 +90,9 @@ class RandomQuanv2d(Quanvolution):
         seed: int = 0,
         execution: Execution | None = None,
     ) -> None:
-        _check_positive_int("kernel_size", kernel_size)
-        _check_positive_int("stride", stride)
-        _check_positive_int("n_random_layers", n_random_layers)
+        _check_positive_ints(
+            kernel_size=kernel_size, stride=stride, n_random_layers=n_random_layers
+        )
         n_qubits = kernel_size * kernel_size
         what = f"RandomQuanv2d(kernel_size={kernel_size}) (k*k qubits)"
         routes = ("heisenberg", "dense", "gatewise", "pauli_transfer", "density")
