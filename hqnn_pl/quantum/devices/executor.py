@@ -1,0 +1,227 @@
+"""Exact batched execution of a compiled, noisy device circuit in torch: :class:`DeviceExecutor`.
+
+The circuit runs on the ``k`` physical qubits it uses (untouched qubits stay in ``|0>`` and,
+without idle noise, do not matter). Each gate is its unitary followed by its noise channel (a
+Liouville superoperator, :mod:`~.channels`); ``rz`` gates, whose angles carry the inputs and
+weights, are diagonal phases. The work is split where the inputs stop mattering:
+
+* each qubit's leading one-qubit gates (the embedding, before the qubit's first two-qubit gate)
+  act on that qubit alone: ``2 x 2`` density matrices per sample, then one Kronecker product;
+* further gates up to the last one whose angle depends on inputs evolve the batch's density
+  matrices (Schrödinger picture);
+* the rest, which depends on weights only, evolves the measured observables backwards
+  (Heisenberg picture, ``E^†(O)``), once per call and not per sample: ``<Z_j>`` with the
+  readout confusion folded in (``diag(C[0,b] - C[1,b])`` on the wire's final qubit), or the
+  ``2^n`` outcome probabilities (shots, ``probs``) as diagonal projectors.
+
+An amplitude embedding's state vector is the initial state (ideal state preparation). Outputs are
+``Re Tr(O rho)``; autograd differentiates everything; float32 runs in complex64, float64 in
+complex128.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hqnn_pl.quantum.devices.compile import CompiledCircuit, DeviceOp
+
+__all__ = ["DeviceExecutor"]
+
+
+def _apply_superop(ops: Tensor, superop: Tensor, qubits: tuple[int, ...], k: int) -> Tensor:
+    """``vec(X) -> S vec(X)`` on ``qubits`` of operators ``(..., D, D)`` on ``k`` qubits."""
+    lead = ops.shape[:-2]
+    m = len(qubits)
+    tensor = ops.reshape(*lead, *([2] * (2 * k)))
+    nl = len(lead)
+    src = [nl + q for q in qubits] + [nl + k + q for q in qubits]
+    dst = list(range(nl + 2 * k - 2 * m, nl + 2 * k))
+    moved = torch.movedim(tensor, src, dst)
+    shape = moved.shape
+    flat = moved.reshape(*shape[: nl + 2 * k - 2 * m], 4**m) @ superop.transpose(0, 1)
+    return torch.movedim(flat.reshape(shape), dst, src).reshape(ops.shape)
+
+
+class DeviceExecutor:
+    """Runs a :class:`~.compile.CompiledCircuit` on batches (see the module docstring).
+
+    Args:
+        compiled: The compiled circuit.
+        probs: Return the ``2^n`` outcome probabilities instead of ``<Z_j>``.
+    """
+
+    def __init__(self, compiled: CompiledCircuit, probs: bool) -> None:
+        self.compiled = compiled
+        self.probs = probs
+        self.k = k = len(compiled.physical)
+        ops = compiled.ops
+        self.prefix: list[list[DeviceOp]] = [[] for _ in range(k)]
+        rest: list[DeviceOp] = []
+        closed: set[int] = set()
+        for op in ops:
+            q = op.qubits[0]
+            if not compiled.amplitude and len(op.qubits) == 1 and q not in closed:
+                self.prefix[q].append(op)
+            else:
+                closed.update(op.qubits)
+                rest.append(op)
+        last = max((i for i, op in enumerate(rest) if op.uses_inputs), default=-1)
+        self.forward_ops, self.backward_ops = rest[: last + 1], rest[last + 1 :]
+        self._consts: dict[tuple, dict] = {}
+        self._np = self._numpy_tables()
+
+    def _numpy_tables(self) -> dict[str, np.ndarray]:
+        k, c = self.k, self.compiled
+        dim = 2**k
+        bits = (np.arange(dim)[:, None] >> (k - 1 - np.arange(k))) & 1  # (D, k), MSB first
+        n = len(c.final)
+        if self.probs:
+            outcomes = (np.arange(2**n)[:, None] >> (n - 1 - np.arange(n))) & 1  # (2^n, n)
+            diag = np.ones((2**n, dim))
+            for j, pos in enumerate(c.final):
+                diag *= c.confusion[j][outcomes[:, j][:, None], bits[None, :, pos]]
+        else:
+            diag = np.stack(
+                [
+                    (c.confusion[j][0] - c.confusion[j][1])[bits[:, pos]]
+                    for j, pos in enumerate(c.final)
+                ]
+            )
+        delta = bits[:, None, :] - bits[None, :, :]  # (D, D, k): b_a - b_b per qubit
+        tables = {"diag": diag, "delta": delta.transpose(2, 0, 1).astype(float)}
+        for i, op in enumerate(self.compiled.ops):
+            if op.unitary is not None:
+                sup = np.kron(op.unitary, op.unitary.conj())
+                tables[f"s{i}"] = op.noise @ sup if op.noise is not None else sup
+            elif op.noise is not None:
+                tables[f"n{i}"] = op.noise
+            if op.coeffs is not None:
+                tables[f"c{i}"] = op.coeffs
+        tables["delta1"] = np.array([[0.0, -1.0], [1.0, 0.0]])
+        return tables
+
+    def _tables(self, device: torch.device, real: torch.dtype, cplx: torch.dtype) -> dict:
+        key = (device, real)
+        if key not in self._consts:
+            self._consts[key] = {
+                name: torch.as_tensor(
+                    value, dtype=cplx if np.iscomplexobj(value) or name[0] in "sn" else real,
+                    device=device,
+                )
+                for name, value in self._np.items()
+            }  # fmt: skip
+        return self._consts[key]
+
+    def _index(self, op: DeviceOp) -> int:
+        return self._op_index[id(op)]
+
+    @property
+    def _op_index(self) -> dict[int, int]:
+        if not hasattr(self, "_ids"):
+            self._ids = {id(op): i for i, op in enumerate(self.compiled.ops)}
+        return self._ids
+
+    @staticmethod
+    def _angle(coeffs: Tensor, offset: float, x: Tensor | None, w: Tensor) -> Tensor:
+        """``offset + coeffs @ [x; w]``: ``(C, B)`` for inputs ``(C, B, n_in)``, else ``(C,)``."""
+        n_in = x.shape[-1] if x is not None else coeffs.shape[0] - w.shape[-1]
+        angle = w @ coeffs[n_in:] + offset  # (C,)
+        if x is not None:
+            angle = angle[:, None] + x @ coeffs[:n_in]
+        return angle
+
+    def run(self, inputs: Tensor, weights: Tensor) -> Tensor:
+        """Outputs of ``C`` circuits on a batch.
+
+        Args:
+            inputs: ``(C, B, n_inputs)`` angles or pixels as the circuit takes them, or, for an
+                amplitude embedding, ``(C, B, 2^n)`` normalised real state vectors.
+            weights: ``(C, n_weights)`` flattened weights.
+
+        Returns:
+            Real ``(C, J, B)``: ``<Z_j>`` (J = n) or outcome probabilities (J = 2^n).
+        """
+        real = weights.dtype
+        cplx = torch.complex64 if real == torch.float32 else torch.complex128
+        t = self._tables(weights.device, real, cplx)
+        k, dim = self.k, 2**self.k
+        x = None if self.compiled.amplitude else inputs
+        n_circuits = weights.shape[0]
+        # Heisenberg: the measured observables back through the weight-only tail.
+        obs = torch.diag_embed(t["diag"].to(cplx)).expand(n_circuits, -1, -1, -1)
+        for op in reversed(self.backward_ops):
+            i = self._index(op)
+            if op.unitary is not None:
+                obs = _apply_superop(obs, t[f"s{i}"].mH, op.qubits, k)
+                continue
+            if op.noise is not None:
+                obs = _apply_superop(obs, t[f"n{i}"].mH, op.qubits, k)
+            angle = self._angle(t[f"c{i}"], op.offset, None, weights)  # (C,)
+            phase = torch.polar(torch.ones_like(t["delta"][0]), -angle[:, None, None, None]
+                                * t["delta"][op.qubits[0]])  # fmt: skip
+            obs = obs * phase
+        rho = self._states(inputs, x, weights, t, cplx)  # (C, B, D, D)
+        for op in self.forward_ops:
+            rho = self._forward_op(op, rho, x, weights, t)
+        batch = rho.shape[1]
+        out = obs.reshape(n_circuits, -1, dim * dim) @ rho.reshape(n_circuits, batch, -1).conj().mT
+        return out.real
+
+    def _forward_op(
+        self, op: DeviceOp, rho: Tensor, x: Tensor | None, w: Tensor, t: dict
+    ) -> Tensor:
+        i, k = self._index(op), self.k
+        if op.unitary is not None:
+            return _apply_superop(rho, t[f"s{i}"], op.qubits, k)
+        angle = self._angle(t[f"c{i}"], op.offset, x, w)
+        angle = angle if angle.ndim == 2 else angle[:, None]
+        phase = torch.polar(torch.ones_like(t["delta"][0]), angle[..., None, None]
+                            * t["delta"][op.qubits[0]])  # fmt: skip
+        rho = rho * phase
+        if op.noise is not None:
+            rho = _apply_superop(rho, t[f"n{i}"], op.qubits, k)
+        return rho
+
+    def _states(
+        self, inputs: Tensor, x: Tensor | None, w: Tensor, t: dict, cplx: torch.dtype
+    ) -> Tensor:
+        """The batch's density matrices ``(C, B, D, D)`` after the one-qubit prefixes."""
+        c = self.compiled
+        n_circuits, batch = inputs.shape[:2]
+        if c.amplitude:
+            n, k = len(c.initial), self.k
+            psi = inputs.reshape(n_circuits, batch, *([2] * n))
+            if k > n:
+                zero = psi.new_zeros(*psi.shape, 2 ** (k - n))
+                zero[..., 0] = psi
+                psi = zero.reshape(n_circuits, batch, *([2] * k))
+            spare = [p for p in range(k) if p not in c.initial]
+            src = list(c.initial) + spare
+            perm = [0, 1] + [2 + src.index(p) for p in range(k)]
+            psi = psi.permute(perm).reshape(n_circuits, batch, 2**k).to(cplx)
+            return psi[..., :, None] * psi[..., None, :].conj()
+        rho = None
+        for q in range(self.k):
+            one = torch.zeros(n_circuits, batch, 2, 2, dtype=cplx, device=inputs.device)
+            one[..., 0, 0] = 1
+            for op in self.prefix[q]:
+                i = self._index(op)
+                if op.unitary is not None:
+                    one = (one.reshape(n_circuits, batch, 4) @ t[f"s{i}"].mT).reshape(one.shape)
+                    continue
+                angle = self._angle(t[f"c{i}"], op.offset, x, w)
+                angle = angle if angle.ndim == 2 else angle[:, None].expand(-1, batch)
+                one = one * torch.polar(torch.ones_like(t["delta1"]), angle[..., None, None]
+                                        * t["delta1"])  # fmt: skip
+                if op.noise is not None:
+                    one = (one.reshape(n_circuits, batch, 4) @ t[f"n{i}"].mT).reshape(one.shape)
+            if rho is None:
+                rho = one
+            else:
+                d = rho.shape[-1]
+                rho = (rho[..., :, None, :, None] * one[..., None, :, None, :]).reshape(
+                    n_circuits, batch, 2 * d, 2 * d
+                )
+        return rho
