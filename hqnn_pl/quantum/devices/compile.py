@@ -128,6 +128,12 @@ class CompiledCircuit:
 
 def _affine_tape(spec: CircuitSpec) -> tuple[Any, np.ndarray, np.ndarray, bool]:
     """The decomposed tape, and each gate parameter's affine coefficients and offset."""
+    # Compiling may happen on a layer's first call under no_grad or inference_mode.
+    with torch.inference_mode(False), torch.enable_grad():
+        return _recorded_tape(spec)
+
+
+def _recorded_tape(spec: CircuitSpec) -> tuple[Any, np.ndarray, np.ndarray, bool]:
     gen = torch.Generator().manual_seed(1234)
     x = spec.random_inputs(1, gen)[0].requires_grad_(True)
     w = (spec.random_weights(1, gen)[0] * 0.3 + 0.1).requires_grad_(True)
