@@ -71,6 +71,37 @@ class DeviceExecutor:
         self.forward_ops, self.backward_ops = rest[: last + 1], rest[last + 1 :]
         self._consts: dict[tuple, dict] = {}
         self._np = self._numpy_tables()
+        self._plan_heisenberg()
+
+    def _moved_order(self, qubits: tuple[int, ...]) -> np.ndarray:
+        """Flat ``vec`` indices with ``qubits``' row and column bits moved last."""
+        k = self.k
+        rest = [q for q in range(k) if q not in qubits]
+        order = rest + [k + q for q in rest] + list(qubits) + [k + q for q in qubits]
+        return np.arange(4**k).reshape([2] * (2 * k)).transpose(order).reshape(-1)
+
+    def _plan_heisenberg(self) -> None:
+        """Gather indices of the backward sweep: each gate's qubits moved last, in one gather.
+
+        The observables stay flat (``vec``, ``4^k`` entries) in the layout of the last gate;
+        a gate's gather goes straight from the previous gate's layout to its own, and an
+        ``rz`` multiplies by its phase table in the current layout.
+        """
+        natural = np.arange(4**self.k)
+        current = natural  # flat position p holds natural vec index current[p]
+        steps = []
+        for op in reversed(self.backward_ops):
+            i = self._index(op)
+            if op.unitary is not None or op.noise is not None:
+                moved = self._moved_order(op.qubits)
+                position = np.argsort(current)  # natural index -> position now
+                self._np[f"g{i}"] = position[moved]
+                current = moved
+            if op.unitary is None:
+                self._np[f"d{i}"] = self._np["delta"][op.qubits[0]].reshape(-1)[current]
+            steps.append(op)
+        self._np["g_out"] = np.argsort(current)
+        self._steps = steps
 
     def _numpy_tables(self) -> dict[str, np.ndarray]:
         k, c = self.k, self.compiled
@@ -95,8 +126,10 @@ class DeviceExecutor:
             if op.unitary is not None:
                 sup = np.kron(op.unitary, op.unitary.conj())
                 tables[f"s{i}"] = op.noise @ sup if op.noise is not None else sup
+                tables[f"h{i}"] = tables[f"s{i}"].conj()  # row vectors: v @ conj(S) = S^H v
             elif op.noise is not None:
                 tables[f"n{i}"] = op.noise
+                tables[f"h{i}"] = op.noise.conj()
             if op.coeffs is not None:
                 tables[f"c{i}"] = op.coeffs
         tables["delta1"] = np.array([[0.0, -1.0], [1.0, 0.0]])
@@ -107,7 +140,9 @@ class DeviceExecutor:
         if key not in self._consts:
             self._consts[key] = {
                 name: torch.as_tensor(
-                    value, dtype=cplx if np.iscomplexobj(value) or name[0] in "sn" else real,
+                    value,
+                    dtype=torch.long if name[0] == "g" else
+                    cplx if np.iscomplexobj(value) or name[0] in "snh" else real,
                     device=device,
                 )
                 for name, value in self._np.items()
@@ -146,28 +181,32 @@ class DeviceExecutor:
         real = weights.dtype
         cplx = torch.complex64 if real == torch.float32 else torch.complex128
         t = self._tables(weights.device, real, cplx)
-        k, dim = self.k, 2**self.k
         x = None if self.compiled.amplitude else inputs
         n_circuits = weights.shape[0]
-        # Heisenberg: the measured observables back through the weight-only tail.
-        obs = torch.diag_embed(t["diag"].to(cplx)).expand(n_circuits, -1, -1, -1)
-        for op in reversed(self.backward_ops):
-            i = self._index(op)
-            if op.unitary is not None:
-                obs = _apply_superop(obs, t[f"s{i}"].mH, op.qubits, k)
-                continue
-            if op.noise is not None:
-                obs = _apply_superop(obs, t[f"n{i}"].mH, op.qubits, k)
-            angle = self._angle(t[f"c{i}"], op.offset, None, weights)  # (C,)
-            phase = torch.polar(torch.ones_like(t["delta"][0]), -angle[:, None, None, None]
-                                * t["delta"][op.qubits[0]])  # fmt: skip
-            obs = obs * phase
+        obs = self._heisenberg(weights, t, cplx)  # (C, J, D * D)
         rho = self._states(inputs, x, weights, t, cplx)  # (C, B, D, D)
         for op in self.forward_ops:
             rho = self._forward_op(op, rho, x, weights, t)
         batch = rho.shape[1]
-        out = obs.reshape(n_circuits, -1, dim * dim) @ rho.reshape(n_circuits, batch, -1).conj().mT
+        out = obs @ rho.reshape(n_circuits, batch, -1).conj().mT
         return out.real
+
+    def _heisenberg(self, weights: Tensor, t: dict, cplx: torch.dtype) -> Tensor:
+        """The measured observables back through the weight-only tail: ``(C, J, 4^k)``."""
+        n_circuits, dim = weights.shape[0], 2**self.k
+        obs = torch.diag_embed(t["diag"].to(cplx)).reshape(1, -1, dim * dim)
+        obs = obs.expand(n_circuits, -1, -1)
+        for op in self._steps:
+            i = self._index(op)
+            if f"g{i}" in t:
+                m = 4 ** len(op.qubits)
+                moved = obs[..., t[f"g{i}"]]
+                obs = (moved.reshape(*moved.shape[:-1], -1, m) @ t[f"h{i}"]).flatten(-2)
+            if op.unitary is None:
+                angle = self._angle(t[f"c{i}"], op.offset, None, weights)  # (C,)
+                phase = torch.polar(torch.ones_like(t[f"d{i}"]), -angle[:, None] * t[f"d{i}"])
+                obs = obs * phase[:, None, :]
+        return obs[..., t["g_out"]]
 
     def _forward_op(
         self, op: DeviceOp, rho: Tensor, x: Tensor | None, w: Tensor, t: dict
