@@ -80,28 +80,84 @@ class DeviceExecutor:
         order = rest + [k + q for q in rest] + list(qubits) + [k + q for q in qubits]
         return np.arange(4**k).reshape([2] * (2 * k)).transpose(order).reshape(-1)
 
-    def _plan_heisenberg(self) -> None:
-        """Gather indices of the backward sweep: each gate's qubits moved last, in one gather.
+    def _chain(self, ops: list[DeviceOp]) -> list[tuple[np.ndarray, int]]:
+        """One qubit's run of gates as ``(K, r)`` steps: ``S <- P(theta_r) K S``.
 
-        The observables stay flat (``vec``, ``4^k`` entries) in the layout of the last gate;
-        a gate's gather goes straight from the previous gate's layout to its own, and an
-        ``rz`` multiplies by its phase table in the current layout.
+        ``K`` is the product of the constant superoperators since the previous ``rz`` and
+        ``r`` the index of that ``rz`` among the tail's (``-1``: none, the chain's end).
         """
-        natural = np.arange(4**self.k)
-        current = natural  # flat position p holds natural vec index current[p]
-        steps = []
-        for op in reversed(self.backward_ops):
+        steps: list[tuple[np.ndarray, int]] = []
+        pending = np.eye(4, dtype=complex)
+        for op in ops:
             i = self._index(op)
-            if op.unitary is not None or op.noise is not None:
-                moved = self._moved_order(op.qubits)
-                position = np.argsort(current)  # natural index -> position now
-                self._np[f"g{i}"] = position[moved]
-                current = moved
-            if op.unitary is None:
-                self._np[f"d{i}"] = self._np["delta"][op.qubits[0]].reshape(-1)[current]
-            steps.append(op)
+            if op.unitary is not None:
+                pending = self._np[f"s{i}"] @ pending
+                continue
+            steps.append((pending, self._rz.index(i)))
+            pending = op.noise if op.noise is not None else np.eye(4, dtype=complex)
+        steps.append((pending, -1))
+        return steps
+
+    def _plan_heisenberg(self) -> None:
+        """Fuse the weight-only tail into blocks and plan their gathers.
+
+        Each two-qubit gate absorbs the one-qubit gates before it on its two qubits (one
+        ``16 x 16`` superoperator per circuit); the one-qubit gates after a qubit's last
+        two-qubit gate form ``4 x 4`` blocks. All one-qubit chains are multiplied out together,
+        step by step (a few batched products, not one per gate). The observables stay flat
+        (``vec``, ``4^k`` entries) in the layout of the last block: each block's gather goes
+        straight from the previous layout to its qubits moved last.
+        """
+        self._rz = [self._index(op) for op in self.backward_ops if op.unitary is None]
+        rows = [self._np[f"c{i}"] for i in self._rz]
+        n_all = self.compiled.n_inputs + self.compiled.n_weights
+        self._np["rz_coeffs"] = np.array(rows).reshape(-1, n_all)[:, self.compiled.n_inputs :]
+        self._np["rz_offsets"] = np.array([self.compiled.ops[i].offset for i in self._rz])
+        pending: dict[int, list[DeviceOp]] = {}
+        blocks: list[tuple[tuple[int, ...], list[int], np.ndarray | None]] = []
+        chains: list[list[tuple[np.ndarray, int]]] = []
+
+        def chain(ops: list[DeviceOp]) -> int:
+            chains.append(self._chain(ops))
+            return len(chains) - 1
+
+        for op in self.backward_ops:
+            if len(op.qubits) == 1:
+                pending.setdefault(op.qubits[0], []).append(op)
+                continue
+            a, b = op.qubits
+            ids = [chain(pending.pop(a, [])), chain(pending.pop(b, []))]
+            blocks.append((op.qubits, ids, self._np[f"s{self._index(op)}"]))
+        for q, ops in pending.items():
+            blocks.append(((q,), [chain(ops)], None))
+        length = max((len(c) for c in chains), default=0)
+        eye = np.eye(4, dtype=complex)
+        padded = [[(eye, -1)] * (length - len(c)) + c for c in chains]
+        n_rz = len(self._rz)
+        # Step s: K (n_chains, 4, 4) and the rz index (n_rz: no rz, phase ones).
+        self._np["chain_k"] = np.array([[c[s][0] for c in padded] for s in range(length)])
+        self._np["gchain_rz"] = np.array(
+            [[c[s][1] if c[s][1] >= 0 else n_rz for c in padded] for s in range(length)]
+        ).reshape(length, len(padded))
+        two = [blk for blk in blocks if len(blk[0]) == 2]
+        self._np["two_gates"] = np.array([blk[2] for blk in two]).reshape(-1, 16, 16)
+        self._np["gtwo_a"] = np.array([blk[1][0] for blk in two], dtype=int)
+        self._np["gtwo_b"] = np.array([blk[1][1] for blk in two], dtype=int)
+        self._blocks = []
+        two_index = 0
+        for qubits, ids, gate in blocks:
+            if gate is not None:
+                self._blocks.append((qubits, "two", two_index))
+                two_index += 1
+            else:
+                self._blocks.append((qubits, "one", ids[0]))
+        self._blocks.reverse()
+        current = np.arange(4**self.k)
+        for n, (qubits, _, _) in enumerate(self._blocks):
+            moved = self._moved_order(qubits)
+            self._np[f"gb{n}"] = np.argsort(current)[moved]
+            current = moved
         self._np["g_out"] = np.argsort(current)
-        self._steps = steps
 
     def _numpy_tables(self) -> dict[str, np.ndarray]:
         k, c = self.k, self.compiled
@@ -196,16 +252,32 @@ class DeviceExecutor:
         n_circuits, dim = weights.shape[0], 2**self.k
         obs = torch.diag_embed(t["diag"].to(cplx)).reshape(1, -1, dim * dim)
         obs = obs.expand(n_circuits, -1, -1)
-        for op in self._steps:
-            i = self._index(op)
-            if f"g{i}" in t:
-                m = 4 ** len(op.qubits)
-                moved = obs[..., t[f"g{i}"]]
-                obs = (moved.reshape(*moved.shape[:-1], -1, m) @ t[f"h{i}"]).flatten(-2)
-            if op.unitary is None:
-                angle = self._angle(t[f"c{i}"], op.offset, None, weights)  # (C,)
-                phase = torch.polar(torch.ones_like(t[f"d{i}"]), -angle[:, None] * t[f"d{i}"])
-                obs = obs * phase[:, None, :]
+        if not self._blocks:
+            return obs
+        angles = weights @ t["rz_coeffs"].mT + t["rz_offsets"]  # (C, n_rz)
+        half = torch.polar(torch.ones_like(angles), angles)  # e^{i theta}
+        one = torch.ones_like(half)
+        phases = torch.stack([one, half.conj(), half, one], dim=-1)  # (C, n_rz, 4)
+        phases = torch.cat([phases, torch.ones_like(phases[:, :1])], dim=1)  # + "no rz"
+        # Every one-qubit chain at once: S <- P(theta) K S, step by step.
+        mats = None
+        for step in range(t["chain_k"].shape[0]):
+            k_step = t["chain_k"][step]  # (n_chains, 4, 4)
+            mats = k_step if mats is None else k_step @ mats
+            mats = phases[:, t["gchain_rz"][step], :, None] * mats  # (C, n_chains, 4, 4)
+        two = None
+        if t["two_gates"].shape[0]:
+            a = mats[:, t["gtwo_a"]].reshape(n_circuits, -1, 2, 2, 2, 2)
+            b = mats[:, t["gtwo_b"]].reshape(n_circuits, -1, 2, 2, 2, 2)
+            kron = torch.einsum("znacAC,znbdBD->znabcdABCD", a, b)
+            kron = kron.reshape(n_circuits, -1, 16, 16)
+            two = (t["two_gates"] @ kron).conj()  # row vectors: v @ conj(S) = S^H v
+        ones = mats.conj()
+        for n, (qubits, kind, index) in enumerate(self._blocks):
+            superop = two[:, index] if kind == "two" else ones[:, index]
+            m = 4 ** len(qubits)
+            moved = obs[..., t[f"gb{n}"]].reshape(n_circuits, -1, m)
+            obs = (moved @ superop).reshape(n_circuits, -1, dim * dim)
         return obs[..., t["g_out"]]
 
     def _forward_op(
