@@ -189,6 +189,8 @@ class DeviceExecutor:
             if op.coeffs is not None:
                 tables[f"c{i}"] = op.coeffs
         tables["delta1"] = np.array([[0.0, -1.0], [1.0, 0.0]])
+        order = [i for q in range(k) for i in (q, k + q)]
+        tables["g_pairs"] = np.arange(4**k).reshape([2] * (2 * k)).transpose(order).reshape(-1)
         return tables
 
     def _tables(self, device: torch.device, real: torch.dtype, cplx: torch.dtype) -> dict:
@@ -240,6 +242,10 @@ class DeviceExecutor:
         x = None if self.compiled.amplitude else inputs
         n_circuits = weights.shape[0]
         obs = self._heisenberg(weights, t, cplx)  # (C, J, D * D)
+        if not self.forward_ops and not self.compiled.amplitude:
+            # Product state: Tr(O rho) = sum_p O[p] rho^T[p] in qubit-pair order.
+            vec = self._states(inputs, x, weights, t, cplx, pairs=True)  # (C, B, 4^k)
+            return (obs[..., t["g_pairs"]] @ vec.mT).real
         rho = self._states(inputs, x, weights, t, cplx)  # (C, B, D, D)
         for op in self.forward_ops:
             rho = self._forward_op(op, rho, x, weights, t)
@@ -296,9 +302,20 @@ class DeviceExecutor:
         return rho
 
     def _states(
-        self, inputs: Tensor, x: Tensor | None, w: Tensor, t: dict, cplx: torch.dtype
+        self,
+        inputs: Tensor,
+        x: Tensor | None,
+        w: Tensor,
+        t: dict,
+        cplx: torch.dtype,
+        pairs: bool = False,
     ) -> Tensor:
-        """The batch's density matrices ``(C, B, D, D)`` after the one-qubit prefixes."""
+        """The batch's density matrices ``(C, B, D, D)`` after the one-qubit prefixes.
+
+        With ``pairs`` (product states only), ``vec`` of the transposed density matrices
+        ``(C, B, 4^k)`` in qubit-pair order ``(r_0, c_0, r_1, c_1, ...)`` instead, built from
+        the qubits' ``4``-vectors without forming the matrices.
+        """
         c = self.compiled
         n_circuits, batch = inputs.shape[:2]
         if c.amplitude:
@@ -328,7 +345,10 @@ class DeviceExecutor:
                                         * t["delta1"])  # fmt: skip
                 if op.noise is not None:
                     one = (one.reshape(n_circuits, batch, 4) @ t[f"n{i}"].mT).reshape(one.shape)
-            if rho is None:
+            if pairs:  # vec of the transposed one-qubit state, (r, c) order
+                one = one.mT.reshape(n_circuits, batch, 4)
+                rho = one if rho is None else (rho[..., :, None] * one[..., None, :]).flatten(-2)
+            elif rho is None:
                 rho = one
             else:
                 d = rho.shape[-1]
