@@ -91,3 +91,24 @@ def test_an_unknown_device_exits_2_in_one_line(device_run: Path, capsys) -> None
     assert failed.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Unknown device 'fake_atlantis'" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("noise", "message"),
+    [
+        ("{device: fake_nowhere}", "Unknown device 'fake_nowhere'"),
+        ("{device: fake_torino, qubits: [0, 1, 2, 3, 9]}", "are not coupled on fake_torino"),
+        ("{device: fake_torino, qubits: [0, 1]}", "lists 2"),
+    ],
+)
+def test_fit_refuses_bad_device_settings_with_exit_2(capsys, noise: str, message: str) -> None:
+    with pytest.raises(SystemExit) as failed:
+        hqnn_pl(
+            [
+                "fit", "--config", str(CONFIGS / "quickstart.yaml"),
+                "--trainer.fast_dev_run", "true", "--model.init_args.execution.noise", noise,
+            ]
+        )  # fmt: skip
+    assert failed.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and message in err[0]
