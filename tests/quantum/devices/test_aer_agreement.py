@@ -140,3 +140,36 @@ def test_calibration_json_of_a_backend_matches_aer(tmp_path) -> None:
     confusion = layer.device_circuit().confusion
     assert np.any(np.abs(confusion[:, 1, 0] - confusion[:, 0, 1]) > 1e-4)
     assert check_parallel(layer, backend) < 1e-8
+
+
+def _msb_first(rho: np.ndarray, m: int) -> np.ndarray:
+    """Reorder an m-qubit density matrix between Qiskit's order and first-qubit-major."""
+    rev = list(range(m))[::-1]
+    return rho.reshape([2] * (2 * m)).transpose(rev + [m + r for r in rev]).reshape(rho.shape)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_every_gate_channel_is_aers(device: str) -> None:
+    import qiskit.quantum_info as qi
+
+    from hqnn_pl.quantum.devices import channels
+    from hqnn_pl.quantum.devices.backends import load_backend
+    from tests.quantum.devices.aer import aer_simulator
+
+    backend = load_backend(device)
+    _, noise_model = aer_simulator(backend)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for name, errors in noise_model._local_quantum_errors.items():
+        for qubits in list(errors)[:4]:
+            m = len(qubits)
+            a = rng.normal(size=(2**m, 2**m)) + 1j * rng.normal(size=(2**m, 2**m))
+            rho = a @ a.conj().T
+            rho /= np.trace(rho)
+            ref = qi.DensityMatrix(_msb_first(rho, m)).evolve(qi.SuperOp(errors[qubits])).data
+            ours = (channels.gate_noise(backend.target, name, qubits) @ rho.reshape(-1)).reshape(
+                rho.shape
+            )
+            assert np.abs(_msb_first(ref, m) - ours).max() < 1e-12, (name, qubits)
+            checked += 1
+    assert checked >= 8  # sx, x, id and the two-qubit gate, on several qubits
