@@ -196,16 +196,24 @@ class DeviceExecutor:
     def _tables(self, device: torch.device, real: torch.dtype, cplx: torch.dtype) -> dict:
         key = (device, real)
         if key not in self._consts:
-            self._consts[key] = {
-                name: torch.as_tensor(
-                    value,
-                    dtype=torch.long if name[0] == "g" else
-                    cplx if np.iscomplexobj(value) or name[0] in "snh" else real,
-                    device=device,
-                )
-                for name, value in self._np.items()
-            }  # fmt: skip
+            # Normal tensors even when first built under inference_mode (a validation
+            # before training): inference tensors cannot be saved for backward.
+            with torch.inference_mode(False):
+                self._consts[key] = self._make_tables(device, real, cplx)
         return self._consts[key]
+
+    def _make_tables(self, device: torch.device, real: torch.dtype, cplx: torch.dtype) -> dict:
+        """The NumPy tables as tensors: gather indices long, superoperators complex."""
+
+        def dtype(name: str, value: np.ndarray) -> torch.dtype:
+            if name[0] == "g":
+                return torch.long
+            return cplx if np.iscomplexobj(value) or name[0] in "snh" else real
+
+        return {
+            name: torch.as_tensor(value, dtype=dtype(name, value), device=device)
+            for name, value in self._np.items()
+        }
 
     def _index(self, op: DeviceOp) -> int:
         return self._op_index[id(op)]

@@ -151,3 +151,15 @@ def test_compilation_is_seeded_and_reproducible() -> None:
     # Inputs and weights stay symbolic: OpenQASM 3 input parameters, one per angle.
     assert "input float[64] _w_0_;" in qasm and "input float[64] _x_0_;" in qasm
     assert qasm.count("cz $") == first.two_qubit_gates
+
+
+def test_a_first_call_under_inference_mode_leaves_training_possible() -> None:
+    # Lightning validates (inference_mode) before the first training step.
+    layer = _parallel()
+    x = torch.rand(3, 8)
+    with torch.inference_mode():
+        first = layer(x)
+    out = layer(x)
+    out.sum().backward()
+    assert torch.allclose(first, out.detach())
+    assert layer.weights.grad.abs().sum() > 0
