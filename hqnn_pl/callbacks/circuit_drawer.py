@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zer
 from torch import Tensor, nn
 
 from hqnn_pl.callbacks.utils import quantum_layers, run_dir, wandb_guard, wandb_loggers
+from hqnn_pl.quantum.devices.report import export_circuits
 
 Stage = Literal["start", "trained"]
 
@@ -100,6 +101,10 @@ class CircuitDrawer(Callback):
             rank_zero_info(f"CircuitDrawer: {type(pl_module).__name__} has no quantum layers.")
             return
         self._draw_all(trainer, layers, "start")
+        try:  # the circuits as a device runs them (device noise): OpenQASM 3 and their sizes
+            export_circuits(pl_module, run_dir(trainer) / "circuits")
+        except Exception as error:  # a drawing must never fail a training run
+            rank_zero_warn(f"CircuitDrawer: could not export the compiled circuits: {error}")
 
     @rank_zero_only
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

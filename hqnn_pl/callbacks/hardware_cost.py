@@ -15,6 +15,7 @@ from torch import nn
 from hqnn_pl.callbacks.utils import quantum_layers, run_dir
 from hqnn_pl.models.feature_cache import FeatureCache
 from hqnn_pl.quantum import QuantumLayer
+from hqnn_pl.quantum.devices.report import compiled_specs
 
 __all__ = [
     "DEFAULT_SHOTS",
@@ -107,8 +108,13 @@ def hardware_cost(
         weights, inputs = layer.shifted_angles()
         shift_factor = 1 + 2 * (weights + inputs)
         per_batch = per_sample * batch_size
+        if layer.execution.device_noise is not None:  # the circuit as the device runs it
+            specs = compiled_specs(layer)
+            specs["device_seconds_per_sample"] = per_sample * specs["duration_s"]
+        else:
+            specs = circuit_specs(layer)
         entry = {
-            **circuit_specs(layer),
+            **specs,
             "circuits_per_sample": per_sample,
             "executions_per_forward_batch": per_batch,
             "shifted_angles_per_circuit": {"weights": weights, "inputs": inputs},
@@ -159,9 +165,15 @@ def format_report(model_name: str, report: dict[str, Any]) -> str:
         f"{report['shot_rate']:,.0f} shots/s)"
     ]
     for name, e in report["layers"].items():
+        device = ""
+        if "device" in e:
+            device = (
+                f" compiled to {e['device']} ({e['swaps']} SWAPs, "
+                f"{e['duration_s'] * 1e6:.2f} us per execution)"
+            )
         lines.append(
             f"  {name}: {e['qubits']} qubits, {e['one_qubit_gates']} one-qubit + "
-            f"{e['two_qubit_gates']} two-qubit gates, depth {e['depth']}; "
+            f"{e['two_qubit_gates']} two-qubit gates, depth {e['depth']}{device}; "
             f"{e['circuits_per_sample']:,} circuits/sample, "
             f"{e['executions_per_forward_batch']:,} executions/forward batch"
         )
@@ -179,7 +191,9 @@ class HardwareCost(Callback):
     """Print and save what the model's circuits would cost on a device, when fitting starts.
 
     For every quantum layer: qubits, one- and two-qubit gates and depth of one circuit
-    (``qml.specs``), circuits per sample and circuit executions per forward batch; for one
+    (``qml.specs``; with device noise, of the circuit compiled to the device: its physical
+    qubits, native gates, SWAPs and the device time of one execution from the gate durations),
+    circuits per sample and circuit executions per forward batch; for one
     training epoch with the parameter-shift rule (``1 + 2 x`` the shifted angles per circuit:
     trainable weights, and the embedding angles when the inputs need gradients), the executions,
     the shots (at the model's ``shots``, else ``default_shots``) and the device time at

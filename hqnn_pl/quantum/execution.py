@@ -22,6 +22,9 @@ Routes (:data:`ROUTES`) name the code path that runs one call of the torch backe
 * noise and/or shots: ``dense_shots`` (shots without noise, distribution from the dense unitary),
   ``density`` (observables evolved through the noise channels, any shots), ``pauli_transfer``
   (exact noisy quanvolutions in the Pauli-transfer picture);
+* ``device``: a device's noise (``noise: {device: fake_torino}``): the circuit compiled to the
+  device's layout, routing and native gates, with its calibration's per-gate channels
+  (:mod:`hqnn_pl.quantum.devices`), any shots;
 * ``pennylane``: the QNode of the pennylane backend.
 
 ``route="auto"`` (the default) lets the planner (:mod:`hqnn_pl.quantum.engine.planner`) pick
@@ -39,6 +42,7 @@ import torch
 
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum.circuits import DIFF_METHODS
+from hqnn_pl.quantum.devices.config import DeviceNoise
 from hqnn_pl.quantum.engine.planner import route_method
 from hqnn_pl.quantum.engine.shots import check_shots
 from hqnn_pl.quantum.noise import Noise, check_noise_device, parse_noise
@@ -68,17 +72,19 @@ Route = Literal[
     "dense_shots",
     "density",
     "pauli_transfer",
+    "device",
 ]
 ROUTES: tuple[str, ...] = Route.__args__
 """Every value of ``route``."""
 EXACT_ROUTES = ("dense", "host_unitary", "host_readout", "shifted", "gatewise", "heisenberg")
 """Routes of noise-free exact execution on the torch backend."""
-NOISY_ROUTES = ("dense_shots", "density", "pauli_transfer")
+NOISY_ROUTES = ("dense_shots", "density", "pauli_transfer", "device")
 """Routes of the torch backend with noise and/or shots."""
 BACKENDS = ("torch", "pennylane")
 """Values of ``backend``."""
 METHODS = ("auto", "dense", "gatewise", "heisenberg")
 """Values of ``method`` (each layer accepts a subset: ``heisenberg`` is Quanv2d's)."""
+
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
@@ -104,7 +110,10 @@ class Execution:
             hardware).
         noise: Gate and readout noise, e.g. ``{depolarizing: 0.01, amplitude_damping: 0.002,
             readout: 0.02}`` (all keys optional; see :mod:`hqnn_pl.quantum.noise`); None for
-            none. Both backends run it exactly (pennylane: ``device="default.mixed"``).
+            none. Both backends run it exactly (pennylane: ``device="default.mixed"``). Or a
+            real device's calibration: ``{device: fake_torino, qubits: [...],
+            optimization_level: 1, seed: 0}`` or ``{calibration: props.json}`` (torch backend,
+            route ``device``; see :mod:`hqnn_pl.quantum.devices`).
         method: The torch engine's method: ``"auto"`` (a cost model of qubits, depth, batch),
             ``"dense"`` (the ``2^n x 2^n`` unitary), ``"gatewise"`` (a state vector gate by
             gate) or ``"heisenberg"`` (Pauli strings; Quanv2d only).
@@ -119,7 +128,7 @@ class Execution:
     diff_method: str = "backprop"
     shots: int | None = None
     shot_gradients: Literal["exact", "parameter-shift"] | None = None
-    noise: dict[str, float] | None = None
+    noise: dict[str, Any] | None = None
     method: Literal["auto", "dense", "gatewise", "heisenberg"] = "auto"
     route: Route = "auto"
 
@@ -131,6 +140,13 @@ class Execution:
         object.__setattr__(self, "noise", None if noise is None else noise.as_dict())
         check_shots(self.shots, self.shot_gradients)
         check_noise_device(noise, self.backend, self.device)
+        if isinstance(noise, DeviceNoise):
+            noise.check()
+            if self.shot_gradients == "parameter-shift":
+                raise ConfigurationError(
+                    "shot_gradients='parameter-shift' is not available with device noise; use "
+                    "shot_gradients 'exact' (or drop it)."
+                )
         if self.shot_gradients is not None and self.backend != "torch":
             raise ConfigurationError(
                 f"shot_gradients={self.shot_gradients!r} is an option of backend='torch'; the "
@@ -150,6 +166,13 @@ class Execution:
                 "or backend 'pennylane' with route 'pennylane' (torch: any other route)."
             )
         noisy = self.noise is not None or self.shots is not None
+        device_noise = isinstance(self.noise_model, DeviceNoise)
+        if (route == "device") != device_noise:
+            raise ConfigurationError(
+                f"route={route!r} with noise={self.noise!r}: route 'device' runs exactly the "
+                "device noise (noise: {device: fake_torino}) and device noise runs only there; "
+                "use route 'auto'."
+            )
         if route in EXACT_ROUTES and noisy:
             raise ConfigurationError(
                 f"route={route!r} runs noise-free exact circuits, but execution has "
@@ -179,9 +202,15 @@ class Execution:
             )
 
     @property
-    def noise_model(self) -> Noise | None:
-        """The parsed :class:`~hqnn_pl.quantum.noise.Noise`, or None."""
+    def noise_model(self) -> Noise | DeviceNoise | None:
+        """The parsed :class:`~hqnn_pl.quantum.noise.Noise` (or a device's), or None."""
         return parse_noise(self.noise)
+
+    @property
+    def device_noise(self) -> DeviceNoise | None:
+        """The device's noise settings when ``noise`` names a device, else None."""
+        noise = self.noise_model
+        return noise if isinstance(noise, DeviceNoise) else None
 
     @property
     def noisy(self) -> bool:

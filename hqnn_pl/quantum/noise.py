@@ -28,6 +28,7 @@ import numpy as np
 import pennylane as qml
 
 from hqnn_pl.errors import ConfigurationError
+from hqnn_pl.quantum.devices.config import DeviceNoise, is_device_spec
 
 __all__ = ["MIXED_DEVICES", "NOISE_KEYS", "Noise", "NoiseSpec", "parse_noise"]
 
@@ -37,8 +38,9 @@ NOISE_KEYS = ("depolarizing", "amplitude_damping", "readout")
 MIXED_DEVICES = ("default.mixed",)
 """PennyLane devices that simulate mixed states (needed for the pennylane backend with noise)."""
 
-NoiseSpec = dict[str, float] | None
-"""What ``Execution.noise`` accepts: a dict with keys from :data:`NOISE_KEYS`, or None."""
+NoiseSpec = dict[str, Any] | None
+"""What ``Execution.noise`` accepts: a dict with keys from :data:`NOISE_KEYS` (or a device's
+keys, :data:`~hqnn_pl.quantum.devices.config.DEVICE_KEYS`), or None."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,21 +119,26 @@ class Noise:
         return qml.NoiseModel(model_map, meas_map=meas_map)
 
 
-def parse_noise(spec: NoiseSpec | Noise) -> Noise | None:
+def parse_noise(spec: NoiseSpec | Noise | DeviceNoise) -> Noise | DeviceNoise | None:
     """Validate a noise specification from YAML or Python.
 
     Args:
-        spec: None (no noise), a :class:`Noise`, or a mapping with keys from :data:`NOISE_KEYS`.
+        spec: None (no noise), a :class:`Noise`, a mapping with keys from :data:`NOISE_KEYS`,
+            or a device's noise (a mapping with ``device`` or ``calibration``, see
+            :class:`~hqnn_pl.quantum.devices.config.DeviceNoise`).
 
     Returns:
-        The :class:`Noise`, or None when ``spec`` is None or empty.
+        The :class:`Noise` or :class:`~hqnn_pl.quantum.devices.config.DeviceNoise`, or None
+        when ``spec`` is None or empty.
 
     Raises:
         ConfigurationError: For an unknown key (the valid ones are listed) or an out-of-range
             strength.
     """
-    if spec is None or isinstance(spec, Noise):
+    if spec is None or isinstance(spec, Noise | DeviceNoise):
         return spec
+    if is_device_spec(spec):
+        return DeviceNoise.parse(spec)
     if not isinstance(spec, Mapping):
         raise ConfigurationError(
             f"noise must be a mapping like {{depolarizing: 0.01, amplitude_damping: 0.002, "
@@ -148,7 +155,7 @@ def parse_noise(spec: NoiseSpec | Noise) -> Noise | None:
     return Noise(**dict(spec))
 
 
-def check_noise_device(noise: Noise | None, backend: str, device: str) -> None:
+def check_noise_device(noise: Noise | DeviceNoise | None, backend: str, device: str) -> None:
     """Refuse noise on a PennyLane device that cannot simulate mixed states.
 
     Args:
@@ -159,6 +166,11 @@ def check_noise_device(noise: Noise | None, backend: str, device: str) -> None:
     Raises:
         ConfigurationError: If the pennylane backend would run noise on a pure-state device.
     """
+    if isinstance(noise, DeviceNoise) and backend == "pennylane":
+        raise ConfigurationError(
+            f"device noise ({noise.label}) runs on backend='torch' (exact, compiled to the "
+            "device); drop backend='pennylane'."
+        )
     if noise is not None and backend == "pennylane" and device not in MIXED_DEVICES:
         raise ConfigurationError(
             f"noise needs a PennyLane device that simulates mixed states; device={device!r} "

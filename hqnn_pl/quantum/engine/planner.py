@@ -6,6 +6,7 @@ into a route name; :class:`Planner` caches its answer per call shape, so a layer
 pays one dictionary lookup. The rules, in order:
 
 * the pennylane backend runs its QNode (``pennylane``); a forced route is checked and kept;
+* a device's noise runs ``device`` (every layer: its circuit compiled to the device);
 * with noise or shots: ``dense_shots`` (shots without noise, up to
   :data:`DENSE_SHOT_QUBITS`), ``pauli_transfer`` (exact noisy quanvolutions up to
   :data:`PAULI_TRANSFER_QUBITS`), else ``density``;
@@ -48,6 +49,7 @@ _METHOD_OF_ROUTE = {
 def route_method(route: str) -> str | None:
     """The ``method`` a noise-free exact route belongs to (None for the others)."""
     return _METHOD_OF_ROUTE.get(route)
+
 
 __all__ = [
     "DENSE_SHOT_QUBITS",
@@ -114,6 +116,8 @@ class _Call(NamedTuple):
 
 
 def _noisy_route(execution: Execution, shape: CircuitShape) -> str:
+    if execution.device_noise is not None:
+        return "device"
     n = shape.n_qubits
     if execution.noise is None and "dense_shots" in shape.routes and n <= DENSE_SHOT_QUBITS:
         return "dense_shots"
@@ -209,7 +213,7 @@ class Planner:
 
     def __init__(self, execution: Execution, shape: CircuitShape) -> None:
         forced = execution.route
-        if forced not in ("auto", "pennylane") and forced not in shape.routes:
+        if forced not in ("auto", "pennylane", "device") and forced not in shape.routes:
             raise ConfigurationError(
                 f"{shape.what} has no route {forced!r}; its routes: "
                 f"{', '.join(map(repr, shape.routes))} (or 'auto')."

@@ -117,6 +117,9 @@ class QuantumLayer(nn.Module, abc.ABC):
         self.n_qubits = n_qubits
         self.planner = engine_planner.Planner(execution, shape)
         self._qnode_cache: Any = None
+        self._device: Any = None  # the compiled device circuit and its executor, on first use
+        if execution.device_noise is not None:
+            execution.device_noise.check_layout(n_qubits, shape.what)
 
     @property
     def backend(self) -> str:
@@ -219,7 +222,51 @@ class QuantumLayer(nn.Module, abc.ABC):
         state = super().__getstate__()
         state = dict(state)
         state["_qnode_cache"] = None  # QNodes hold devices; rebuilt lazily after unpickling
+        state["_device"] = None  # the compiled device circuit: recompiled on first use
         return state
+
+    def device_circuit(self) -> Any:
+        """The circuit compiled to the execution's device (compiled once, then cached).
+
+        Returns:
+            A :class:`~hqnn_pl.quantum.devices.compile.CompiledCircuit`.
+
+        Raises:
+            ConfigurationError: When the execution has no device noise.
+        """
+        return self._device_executor(False).compiled
+
+    def _device_executor(self, probs: bool) -> Any:
+        noise = self.execution.device_noise
+        if noise is None:
+            raise ConfigurationError(
+                f"{self.planner.shape.what} has no device noise; set execution noise "
+                "{device: fake_torino} (or another device)."
+            )
+        from hqnn_pl.quantum.devices.compile import compile_circuit
+        from hqnn_pl.quantum.devices.executor import DeviceExecutor
+
+        if self._device is None:
+            self._device = {"compiled": compile_circuit(self.circuit_spec(), noise)}
+        if probs not in self._device:
+            self._device[probs] = DeviceExecutor(self._device["compiled"], probs)
+        return self._device[probs]
+
+    def _run_device(self, inputs: Tensor, weights: Tensor, probs: bool = False) -> Tensor:
+        """The ``device`` route: the compiled circuit on ``C`` circuits' batches.
+
+        Inputs ``(C, B, n_in)`` (or state vectors) and weights ``(C, n_w)`` give ``(C, J, B)``
+        outputs (``<Z_j>``, or probabilities with ``probs``), sampled with shots.
+        """
+        sampled = self._sampler is not None
+        executor = self._device_executor(probs or sampled)
+        out = executor.run(inputs, weights)
+        if not sampled:
+            return out
+        signs = torch.as_tensor(engine.z_sign_table(self.n_qubits), dtype=out.dtype)
+        signs = signs.to(out.device)
+        exact = out if probs else torch.einsum("ckp,kj->cjp", out, signs)
+        return self._sampler.estimate(out.clamp_min(0.0), signs, probs, exact)
 
     def _build_pennylane_qnode(self) -> None:
         qfunc, kwargs = self.circuit()

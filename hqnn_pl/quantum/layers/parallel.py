@@ -298,6 +298,9 @@ class ParallelQuantumLayer(QuantumLayer):
     def _forward_torch(self, chunks: Tensor, weights: Tensor, cplx: torch.dtype) -> Tensor:
         """Exact engine: chunks ``(B, C, n)`` -> expectation values ``(B, C, n)``."""
         route = self._route(chunks.shape[0], chunks)
+        if route == "device":
+            out = self._run_device(chunks.transpose(0, 1), weights.flatten(1))
+            return out.permute(2, 0, 1)
         if route in ("dense_shots", "density"):
             return self._forward_noisy(route, chunks, weights, cplx)
         if route == "gatewise":

@@ -233,6 +233,11 @@ class QuantumPointwiseConv2d(QuantumLayer):
         states = F.pad(vectors * inv_norm, (0, 0, 0, n_states - channels))  # (N, P)
         states = torch.where(is_zero, tables["first"][:, None], states)
         route = self._route(states.shape[1], states)
+        if route == "device":
+            probs = self.measurement == "probs"
+            out = self._run_device(states.T[None], weights.reshape(1, -1), probs)[0]
+            out = out.reshape(self.out_channels, batch, height, width).transpose(0, 1)
+            return out.contiguous().to(_output_dtype(x.dtype, real))
         if route == "density":  # noise and/or shots
             out = self._forward_noisy(states, weights, cplx)
             out = out.reshape(self.out_channels, batch, height, width).transpose(0, 1)

@@ -245,13 +245,23 @@ class Quanvolution(QuantumLayer):
             expvals = expvals.reshape(batch, channels, out_h, out_w, kk).permute(0, 1, 4, 2, 3)
         else:
             route = self._route(batch * channels * out_h * out_w, patches)
-            if route in ("pauli_transfer", "density"):
+            if route == "device":
+                expvals = self._forward_device(patches, real)
+            elif route in ("pauli_transfer", "density"):
                 expvals = self._forward_noisy(route, patches, cplx)
             else:
                 self._prepare_route(route)
                 expvals = self._forward_exact(route, patches, self._tables.get(x.device, real))
         out = expvals.reshape(batch, channels * kk, out_h, out_w)
         return out.to(_output_dtype(x.dtype, real))
+
+    def _forward_device(self, patches: Tensor, real: torch.dtype) -> Tensor:
+        """The ``device`` route: ``(N, H', W', k, k)`` -> ``(N, k*k, H', W')``."""
+        flat = patches.flatten(-2)
+        groups, out_h, out_w, n = flat.shape
+        weights = self._circuit_weights().to(device=patches.device, dtype=real).reshape(1, -1)
+        out = self._run_device(flat.reshape(1, -1, n), weights)[0]  # (n, P)
+        return out.view(n, groups, out_h, out_w).transpose(0, 1)
 
     def _prepare_route(self, route: str) -> None:
         """Bring the tables of ``route`` up to date (a fixed circuit's buffer may change)."""
