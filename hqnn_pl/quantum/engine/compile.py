@@ -142,8 +142,14 @@ def _probe(op: Any) -> Any:
     """The build mode of a parametrised gate, checked against ``qml.matrix`` (or None)."""
     batched = op.batch_size is not None
     data = [_first(p, batched and np.ndim(p) > 0) for p in op.data]
-    target = np.asarray(qml.math.unwrap(qml.matrix(op)))
-    target = target[0] if batched and target.ndim == 3 else target
+    try:
+        target = np.asarray(type(op).compute_matrix(*data, **op.hyperparameters))
+    except Exception:
+        try:
+            target = np.asarray(qml.math.unwrap(qml.matrix(op)))
+        except Exception:
+            return None
+        target = target[0] if batched and target.ndim == 3 else target
     if op.num_params == 1 and op.has_generator:
         try:
             gen = np.asarray(qml.matrix(op.generator(), wire_order=op.wires), dtype=complex)
@@ -243,13 +249,25 @@ def _measurement(mp: Any, n_qubits: int) -> Measurement:
                 words.append((float(complex(coeff).real), "".join(word.values()), wires))
             else:
                 return Measurement("expval", words=tuple(words))
-    raise _refuse(f"measurement {mp}", "only qml.expval of Pauli words (or real sums of them) "
-                  "and qml.probs are compiled")  # fmt: skip
+    what = f"{type(mp).__name__}" + (f" of {mp.obs.name}" if mp.obs is not None else "")
+    raise _refuse(
+        f"measurement {what} on wires {list(mp.wires)}",
+        "only qml.expval of Pauli words (or real sums of them) and qml.probs are compiled",
+    )
 
 
 def _superop(kraus: list[np.ndarray]) -> np.ndarray:
     """``Σ K ⊗ K*`` ordered (row wire, column wire): ``rho -> Σ K rho K^†`` on vec(rho)."""
     return sum(np.kron(np.asarray(k, complex), np.asarray(k, complex).conj()) for k in kraus)
+
+
+def _record_error(err: Exception, n_inputs: int, shapes: Mapping[str, Any]) -> ConfigurationError:
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return ConfigurationError(
+        f"CircuitLayer could not record the circuit with inputs of shape (batch, {n_inputs}) "
+        f"and weight_shapes {dict(shapes)}: {type(err).__name__}: {first}; check its signature "
+        f"circuit(inputs, {', '.join(shapes)})."
+    )
 
 
 def _signature(ops: list[Any]) -> list[tuple[str, tuple[Any, ...]]]:
@@ -285,15 +303,14 @@ def _affine_fit(
         ws.append(points[:, start : start + size].reshape(-1, *shape))
         start += size
     outs = torch.func.vmap(graph)(x, *ws)
-    flat = torch.cat(
-        [
-            (o[:, 0] if b else o).reshape(points.shape[0], -1).real.to(torch.float64)
-            if not o.is_complex()
-            else torch.full((points.shape[0], o[0].numel()), math.nan, dtype=torch.float64)
-            for o, b in zip(outs, batched, strict=True)
-        ],
-        dim=1,
-    ).numpy()
+    parts = []
+    for o, b in zip(outs, batched, strict=True):
+        o = (o[:, 0] if b else o).reshape(points.shape[0], -1)
+        if o.is_complex():  # constant complex parameters (QubitUnitary) only: zero coefficients
+            same = bool(torch.all(o == o[:1]))
+            o = torch.zeros(o.shape, dtype=torch.float64) + (0.0 if same else math.nan)
+        parts.append(o.to(torch.float64))
+    flat = torch.cat(parts, dim=1).numpy()
     base = flat[0]
     coeffs = flat[1 : n_z + 1] - base  # (n_z, E)
     predicted = rand.numpy() @ coeffs + base
@@ -343,30 +360,31 @@ def compile_circuit(
     try:
         x1, w1 = draw(1)
         ops1, meas = record_tape(circuit, x1, w1, noise)
-        x2, w2 = draw(2)
+        x2, w2 = draw(1)
         ops2, _ = record_tape(circuit, x2, w2, noise)
     except ConfigurationError:
         raise
     except Exception as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigurationError(
-            f"CircuitLayer could not record the circuit with inputs of shape (batch, "
-            f"{n_inputs}) and weight_shapes {dict(weight_shapes)}: {type(err).__name__}: "
-            f"{first}; check the circuit's signature circuit(inputs, {', '.join(names)})."
-        ) from err
+        raise _record_error(err, n_inputs, weight_shapes) from err
     if _signature(ops1) != _signature(ops2):
-        diff = next(
-            (a, b) for a, b in zip([*_signature(ops1), None], [*_signature(ops2), None],
-                                   strict=False) if a != b
-        )  # fmt: skip
+        pairs = zip([*_signature(ops1), None], [*_signature(ops2), None], strict=False)
+        diff = next((a, b) for a, b in pairs if a != b)
         raise _refuse(
             f"operation {diff[0] or diff[1]}",
             "the circuit's gates change with the input values (structure depends on inputs)",
         )
+    try:  # a batch of both draws: which parameters carry the batch dimension
+        ops3, _ = record_tape(circuit, torch.cat([x1, x2]), w2, noise)
+    except Exception as err:
+        raise _refuse(
+            "the circuit on a batch of inputs",
+            f"recording failed ({type(err).__name__}), as when the structure depends on input "
+            "values",
+        ) from err
     for op in ops1:
         _wire_index(op.wires, n_qubits, op.name)
     measurements = [_measurement(mp, n_qubits) for mp in meas]
-    params1, params2 = _flat_params(ops1), _flat_params(ops2)
+    params1, params2 = _flat_params(ops1), _flat_params(ops3)
     batched = [p2.ndim > 0 and p1.ndim == p2.ndim and p2.shape[0] == 2 and p1.shape[0] == 1
                for p1, p2 in zip(params1, params2, strict=True)]  # fmt: skip
 
@@ -374,7 +392,14 @@ def compile_circuit(
         ops, _ = record_tape(circuit, inputs, dict(zip(names, weights, strict=True)), noise)
         return _flat_params(ops)
 
-    graph = make_fx(param_map)(x1, *(w1[k] for k in names))
+    try:
+        graph = make_fx(param_map)(x1, *(w1[k] for k in names))
+    except Exception as err:
+        raise _refuse(
+            "the circuit's gate parameters",
+            f"tracing them failed ({type(err).__name__}): the circuit reads input or weight "
+            "values in Python (structure depends on input values)",
+        ) from err
     coeffs, base, ok = _affine_fit(graph, n_inputs, shapes, batched)
     return _assemble(
         ops1, params1, batched, measurements, (coeffs, base, ok), graph,
@@ -418,12 +443,12 @@ def _assemble(
         depends_w = any(np.any(c[:, n_inputs:] != 0) for c in cols)
         constant = all(ok[s].all() for s in spans) and not depends_x and not depends_w
         if constant:
-            values = [np.asarray(base[s]).reshape(np.shape(p[0] if b else p))
-                      for s, p, b in zip(spans, op_params, op_batched, strict=True)]  # fmt: skip
-            matrix = _constant_matrix(op, values)
-            compiled.append(CompiledOp(op.name, wires, "const", matrix))
+            compiled.append(CompiledOp(op.name, wires, "const", _constant_matrix(op)))
             out_index += n_data
             continue
+        if any(p.is_complex() for p in op_params):
+            raise _refuse(f"{op.name} on wires {list(wires)}", "its matrix parameter depends on "
+                          "the inputs or weights")  # fmt: skip
         kind = "inputs" if depends_x else "weights"
         entries = []
         for k, s in enumerate(spans):
@@ -457,11 +482,7 @@ def _assemble(
     )  # fmt: skip
 
 
-def _constant_matrix(op: Any, values: list[np.ndarray]) -> np.ndarray:
-    if not values:
-        return np.asarray(qml.matrix(op, wire_order=op.wires), dtype=np.complex128)
-    try:
-        mat = type(op).compute_matrix(*values, **op.hyperparameters)
-    except Exception:
-        mat = qml.matrix(op, wire_order=op.wires)
-    return np.asarray(mat, dtype=np.complex128)
+def _constant_matrix(op: Any) -> np.ndarray:
+    """The matrix of a gate whose parameters depend on neither inputs nor weights."""
+    mat = np.asarray(qml.math.unwrap(qml.matrix(op, wire_order=op.wires)), dtype=np.complex128)
+    return mat[0] if mat.ndim == 3 else mat
