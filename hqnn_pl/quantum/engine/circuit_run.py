@@ -267,10 +267,23 @@ class CircuitProgram:
         return result.reshape(result.shape[0], result.shape[1], -1)
 
     def _gate(self, state: Tensor, matrix: Tensor, wires: tuple[int, ...]) -> Tensor:
+        apply = self._apply_one if len(wires) == 1 else self._apply
         if not self.density:
-            return self._apply(state, matrix, wires, self.n)
-        state = self._apply(state, matrix, wires, 2 * self.n)
-        return self._apply(state, matrix.conj(), tuple(w + self.n for w in wires), 2 * self.n)
+            return apply(state, matrix, wires, self.n)
+        state = apply(state, matrix, wires, 2 * self.n)
+        return apply(state, matrix.conj(), tuple(w + self.n for w in wires), 2 * self.n)
+
+    @staticmethod
+    def _apply_one(state: Tensor, matrix: Tensor, wires: tuple[int, ...], width: int) -> Tensor:
+        """A ``2 x 2`` gate ``(Cm, Lm, 2, 2)``, elementwise: no tiny batched matmuls."""
+        wire = wires[0]
+        circuits, samples = state.shape[:2]
+        view = state.view(circuits, samples, 2**wire, 2, 2 ** (width - wire - 1))
+        v0, v1 = view[:, :, :, 0], view[:, :, :, 1]
+        m = matrix[..., None, None]  # (Cm, Lm, 2, 2, 1, 1)
+        out = torch.stack([m[:, :, 0, 0] * v0 + m[:, :, 0, 1] * v1,
+                           m[:, :, 1, 0] * v0 + m[:, :, 1, 1] * v1], dim=3)  # fmt: skip
+        return out.reshape(out.shape[0], out.shape[1], -1)
 
     def _mono(self, state: Tensor, perm: np.ndarray, phase: np.ndarray) -> Tensor:
         device, cplx = state.device, state.dtype

@@ -15,6 +15,7 @@ tensors and tables only; :mod:`hqnn_pl.quantum.engine.circuit_run` executes it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
@@ -475,11 +476,25 @@ def _assemble(
         a = coeffs[sel] * mask[:, None] if sel else np.zeros((0, coeffs.shape[1]))
         b = base[sel] * mask if sel else np.zeros(0)
         affine[kind] = (a[:, :n_inputs].copy(), a[:, n_inputs:].copy(), b.copy())
+    needed = sorted({o for entries in nonaffine.values() for _, o, _ in entries})
+    pruned = _prune(graph, needed) if needed else None
+    remap = {o: k for k, o in enumerate(needed)}
+    nonaffine = {kind: [(p, remap[o], j) for p, o, j in entries]
+                 for kind, entries in nonaffine.items()}  # fmt: skip
     return CompiledCircuit(
-        n_qubits, n_inputs, compiled, measurements, affine,
-        graph if any(nonaffine.values()) else None, nonaffine, names, shapes, tuple(batched),
-        seconds,
+        n_qubits, n_inputs, compiled, measurements, affine, pruned, nonaffine, names, shapes,
+        tuple(batched[o] for o in needed), seconds,
     )  # fmt: skip
+
+
+def _prune(graph: Any, outputs: list[int]) -> Any:
+    """The traced map reduced to ``outputs`` (dead code removed: replays only what it needs)."""
+    gm = copy.deepcopy(graph)
+    node = next(n for n in gm.graph.nodes if n.op == "output")
+    node.args = ([node.args[0][o] for o in outputs],)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return gm
 
 
 def _constant_matrix(op: Any) -> np.ndarray:
