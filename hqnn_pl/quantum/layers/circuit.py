@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import pennylane as qml
 import torch
 from torch import Tensor, nn
 
@@ -193,13 +194,46 @@ class CircuitLayer(QuantumLayer):
 
     def circuit(self) -> tuple[Callable[..., Any], dict[str, Any]]:
         """The user's circuit as ``qfunc(inputs, weights)`` with all weights in one flat vector."""
-        user, unflatten = self._circuit_fn, self._unflatten
+        user, unflatten, replay = self._circuit_fn, self._unflatten, self._replay
 
         def flat_circuit(inputs: Any, weights: Any) -> Any:
+            if qml.math.ndim(weights) > 1:  # a batch of weight draws (the diagnostics)
+                return replay(inputs, weights)
             return user(inputs, **unflatten(weights))
 
         flat_circuit.__name__ = getattr(user, "__name__", "circuit")
         return flat_circuit, {}
+
+    def _replay(self, inputs: Any, flat: Any) -> list[Any]:
+        """The compiled gates as batched ``QubitUnitary`` s: one circuit per weight draw.
+
+        A user's circuit indexes its weights (``theta[l, i]``), so it cannot take a batch of
+        weight draws; the compiled program can (as circuits side by side).
+        """
+        cc, program = self.compiled, self._programs["exact"]
+        flat = torch.as_tensor(flat, dtype=torch.float64)
+        x = torch.as_tensor(inputs, dtype=torch.float64).reshape(-1, self.n_inputs)
+        x = x.expand(flat.shape[0], -1)
+        weights = list(self._unflatten(flat).values())
+        mats = program.matrices(gate_parameters(cc, x[:, None], weights), torch.complex128)
+        for index, op in enumerate(cc.ops):
+            matrix = mats[index][:, 0] if index in mats else torch.as_tensor(op.matrix)
+            qml.QubitUnitary(matrix, wires=list(op.wires))
+        paulis = {"X": qml.X, "Y": qml.Y, "Z": qml.Z, "I": qml.Identity}
+        out = []
+        for m in cc.measurements:
+            if m.kind == "probs":
+                out.append(qml.probs(wires=list(m.wires)))
+                continue
+            terms = [
+                qml.prod(*(paulis[p](w) for p, w in zip(word, wires, strict=True)))
+                if wires else qml.Identity(0)
+                for _, word, wires in m.words
+            ]  # fmt: skip
+            coeffs = [c for c, _, _ in m.words]
+            obs = terms[0] if coeffs == [1.0] else qml.dot(coeffs, terms)
+            out.append(qml.expval(obs))
+        return out
 
     def circuit_spec(self) -> CircuitSpec:
         """The circuit for the diagnostics: weights flattened to ``(C, total)``."""
