@@ -26,9 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hqnn_pl.examples.circuits import WEIGHT_SHAPES, reuploading_ansatz  # noqa: E402
-from hqnn_pl.quantum import CircuitLayer, ParallelQuantumLayer, circuits  # noqa: E402
-from tests.quantum.battery import BatteryCircuit, random_circuit  # noqa: E402
+from hqnn_pl.examples.circuits import WEIGHT_SHAPES, reuploading_ansatz
+from hqnn_pl.quantum import CircuitLayer, ParallelQuantumLayer, circuits
+from tests.quantum.battery import BatteryCircuit, random_circuit
 
 
 def _cpu() -> str:
@@ -94,7 +94,7 @@ def compare(entry: BatteryCircuit, batch: int, repeats: int) -> str:
 def seed_layer_row(batch: int, repeats: int) -> str:
     """HQNN-Parallel's circuit as a CircuitLayer next to its hand-tuned layer (4 x 5 qubits)."""
 
-    def parallel(inputs, weights):  # noqa: ANN001, ANN202 - the seed circuit, TorchLayer way
+    def parallel(inputs, weights):
         return circuits.parallel_circuit(inputs, weights, rotation="X", observable="Y")
 
     generic = CircuitLayer(parallel, {"weights": (3, 5, 3)}, 5, n_circuits=4, seed=0)
