@@ -154,6 +154,7 @@ class CircuitProgram:
         self.steps = self._plan(cc.ops)
         self.groups = self._groups(cc.ops)
         self._indices: dict[tuple[Any, ...], np.ndarray] = {}
+        self._dense_index: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._words = {}
         for m in cc.measurements:
             for _, word, wires in m.words:
@@ -285,27 +286,35 @@ class CircuitProgram:
 
     @staticmethod
     def _apply_one(state: Tensor, matrix: Tensor, wires: tuple[int, ...], width: int) -> Tensor:
-        """A ``2 x 2`` gate ``(Cm, Lm, 2, 2)`` as one broadcast product and one sum.
+        """A ``2 x 2`` gate ``(Cm, Lm, 2, 2)`` elementwise on the two halves of its wire.
 
-        Two ops forward and about three backward, whatever the wire: no tiny batched matmuls
-        and no per-entry selects.
+        Faster than a batched matmul of ``2 x 2`` blocks on every wire (no tiny matmuls, no
+        copies to bring the wire's axis last); measured against einsum and broadcast sums.
         """
         wire = wires[0]
         circuits, samples = state.shape[:2]
-        view = state.view(circuits, samples, 2**wire, 1, 2, 2 ** (width - wire - 1))
-        out = (matrix[:, :, None, :, :, None] * view).sum(-2)
+        view = state.view(circuits, samples, 2**wire, 2, 2 ** (width - wire - 1))
+        v0, v1 = view.unbind(3)
+        m = matrix[..., None, None]  # (Cm, Lm, 2, 2, 1, 1)
+        out = torch.stack([m[:, :, 0, 0] * v0 + m[:, :, 0, 1] * v1,
+                           m[:, :, 1, 0] * v0 + m[:, :, 1, 1] * v1], dim=3)  # fmt: skip
         return out.reshape(out.shape[0], out.shape[1], -1)
 
     def _mono(self, state: Tensor, perm: np.ndarray, phase: np.ndarray) -> Tensor:
+        """A monomial gate: ``(Uψ)_i = φ_i ψ_{π(i)}`` as one gather (both sides of rho)."""
         device, cplx = state.device, state.dtype
+        if self.density:
+            size = 2**self.n
+            key = id(perm)
+            if key not in self._dense_index:
+                self._dense_index[key] = (
+                    (perm[:, None] * size + perm[None, :]).reshape(-1),
+                    (phase[:, None] * phase.conj()[None, :]).reshape(-1),
+                )
+            perm, phase = self._dense_index[key]
         p = _const_tensor(id(perm), perm, device, torch.long)
         ph = _const_tensor(id(phase), phase, device, cplx)
-        if not self.density:
-            return state.index_select(-1, p) * ph
-        size = 2**self.n
-        rho = state.reshape(*state.shape[:2], size, size)
-        rho = rho.index_select(-2, p).index_select(-1, p) * (ph[:, None] * ph.conj()[None, :])
-        return rho.reshape(state.shape)
+        return torch.gather(state, -1, p.expand(state.shape)) * ph
 
     def run(self, params: dict[str, Tensor], cplx: torch.dtype, batch: int, dense: bool) -> Tensor:
         """The final state ``(C, B, 2^n)`` (``2^{2n}`` for a density matrix).
@@ -377,7 +386,8 @@ class CircuitProgram:
         p = _const_tensor(id(perm), perm, device, torch.long)
         ph = _const_tensor(id(phase), phase, device, state.dtype)
         if not self.density:
-            return (state.conj() * ph * state.index_select(-1, p)).sum(-1).real
+            gathered = torch.gather(state, -1, p.expand(state.shape))
+            return (state.conj() * ph * gathered).sum(-1).real
         size = 2**self.n
         flat = p * size + torch.arange(size, device=device)
         return (state.index_select(-1, flat) * ph).sum(-1).real
