@@ -295,9 +295,8 @@ class CircuitProgram:
         circuits, samples = state.shape[:2]
         view = state.view(circuits, samples, 2**wire, 2, 2 ** (width - wire - 1))
         v0, v1 = view.unbind(3)
-        m = matrix[..., None, None]  # (Cm, Lm, 2, 2, 1, 1)
-        out = torch.stack([m[:, :, 0, 0] * v0 + m[:, :, 0, 1] * v1,
-                           m[:, :, 1, 0] * v0 + m[:, :, 1, 1] * v1], dim=3)  # fmt: skip
+        m00, m01, m10, m11 = matrix.reshape(*matrix.shape[:2], 4, 1, 1).unbind(2)
+        out = torch.stack([m00 * v0 + m01 * v1, m10 * v0 + m11 * v1], dim=3)
         return out.reshape(out.shape[0], out.shape[1], -1)
 
     def _mono(self, state: Tensor, perm: np.ndarray, phase: np.ndarray) -> Tensor:
