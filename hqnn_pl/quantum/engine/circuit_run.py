@@ -33,52 +33,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hqnn_pl.quantum.engine.circuit_shots import ShotsMixin
+from hqnn_pl.quantum.engine.circuit_tables import (
+    _const_tensor,
+    _is_monomial,
+    _monomial,
+    _word,
+)
 from hqnn_pl.quantum.engine.compile import CompiledCircuit, CompiledOp
-from hqnn_pl.quantum.engine.shots import ShotSampler, sample_counts
 
 __all__ = ["CircuitProgram", "gate_parameters"]
 
 _LETTERS = string.ascii_letters
-_DIAG = {  # V with V^† Z V = P (PennyLane's diagonalising gates)
-    "X": np.array([[1, 1], [1, -1]], complex) / np.sqrt(2),
-    "Y": np.array([[1, -1j], [1, 1j]], complex) / np.sqrt(2),
-    "Z": np.eye(2, dtype=complex),
-}
-_PAULI = {
-    "I": np.eye(2, dtype=complex),
-    "X": np.array([[0, 1], [1, 0]], complex),
-    "Y": np.array([[0, -1j], [1j, 0]], complex),
-    "Z": np.diag([1, -1]).astype(complex),
-}
-
-
-def _bits(n: int) -> np.ndarray:
-    return (np.arange(2**n)[:, None] >> np.arange(n - 1, -1, -1)[None, :]) & 1
-
-
-def _monomial(matrix: np.ndarray, wires: tuple[int, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Full-space gather ``π`` and phase ``φ`` of a monomial gate: ``(Uψ)_i = φ_i ψ_{π(i)}``."""
-    bits = _bits(n)
-    k = len(wires)
-    local = (bits[:, list(wires)] * (1 << np.arange(k - 1, -1, -1))).sum(1)
-    cols = np.argmax(np.abs(matrix) > 1e-12, axis=1)
-    phase = matrix[local, cols[local]]
-    new = bits.copy()
-    new[:, list(wires)] = (cols[local][:, None] >> np.arange(k - 1, -1, -1)[None, :]) & 1
-    perm = (new * (1 << np.arange(n - 1, -1, -1))).sum(1)
-    return perm, phase
-
-
-def _is_monomial(matrix: np.ndarray) -> bool:
-    nonzero = np.abs(matrix) > 1e-12
-    return bool(np.all(nonzero.sum(1) == 1) and np.all(nonzero.sum(0) == 1))
-
-
-def _word(word: str, wires: tuple[int, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
-    matrix = np.ones((1, 1), complex)
-    for letter in word:
-        matrix = np.kron(matrix, _PAULI[letter])
-    return _monomial(matrix, wires, n) if wires else (np.arange(2**n), np.ones(2**n, complex))
 
 
 def gate_parameters(cc: CompiledCircuit, x: Tensor, weights: list[Tensor]) -> dict[str, Tensor]:
@@ -133,7 +99,7 @@ def _graph_values(cc: CompiledCircuit, x: Tensor, weights: list[Tensor]) -> list
     ]
 
 
-class CircuitProgram:
+class CircuitProgram(ShotsMixin):
     """The static execution plan of a compiled circuit, and its runs.
 
     Args:
@@ -425,85 +391,3 @@ class CircuitProgram:
         kept = sorted(wires)
         view = view.permute(0, 1, *[2 + kept.index(w) for w in wires])
         return view.reshape(*probs.shape[:2], -1)
-
-    def sampled(self, state: Tensor, sampler: ShotSampler) -> Tensor:
-        """Outputs estimated from ``sampler.shots`` samples, with the exact gradient."""
-        exact = self.measure(state)
-        est: dict[Any, Tensor] = {}
-        readout = bool(self.readout and self.density)
-        batches = (
-            [(self._read(state, m), self._shot_groups([k])) for k, m in
-             enumerate(self.cc.measurements)] if readout
-            else [(state, self._shot_groups(range(len(self.cc.measurements))))]
-        )  # fmt: skip
-        for base, groups in batches:
-            self._sample_groups(base, groups, sampler, est)
-        outs = []
-        for k, m in enumerate(self.cc.measurements):
-            if m.kind == "probs":
-                outs.append(est[("probs", k)])
-            else:
-                value = sum(c * est[("word", w, ws)] for c, w, ws in m.words)
-                outs.append(torch.as_tensor(value).expand(state.shape[:2])[..., None])
-        sampled = torch.cat(outs, dim=-1).to(exact.dtype)
-        return exact + (sampled - exact).detach()
-
-    def _sample_groups(
-        self, state: Tensor, groups: list[Any], sampler: ShotSampler, est: dict[Any, Tensor]
-    ) -> None:
-        """Sample every group of ``groups`` from ``state`` into ``est``."""
-        for basis, members in groups:
-            rotated = state
-            for wire, letter in basis.items():
-                if letter != "Z":
-                    mat = self._const(_DIAG[letter], state.device, state.dtype)[None, None]
-                    rotated = self._gate(rotated, mat, (wire,))
-            probs = self.probabilities(rotated).detach().clamp_min(0.0)
-            counts = sample_counts(probs.transpose(1, 2), sampler.shots,
-                                   sampler.generator(probs.device))  # fmt: skip
-            freq = (counts / sampler.shots).transpose(1, 2)
-            for member in members:
-                est[member] = self._from_freq(freq, member)
-
-    def _from_freq(self, freq: Tensor, member: tuple[Any, ...]) -> Tensor:
-        if member[0] == "probs":
-            return self._marginal(freq, self.cc.measurements[member[1]].wires)
-        _, word, wires = member
-        signs = _word("".join("Z" if c != "I" else "I" for c in word), wires, self.n)[1].real
-        return freq @ torch.as_tensor(signs, dtype=freq.dtype, device=freq.device)
-
-    def _shot_groups(self, which: Any) -> list[tuple[dict[int, str], list[tuple[Any, ...]]]]:
-        """Qubit-wise commuting groups of measurements ``which`` (probs: Z on their wires)."""
-        groups: list[tuple[dict[int, str], list[tuple[Any, ...]]]] = []
-
-        def place(basis: dict[int, str], member: tuple[Any, ...]) -> None:
-            for g_basis, members in groups:
-                if all(g_basis.get(w, b) == b for w, b in basis.items()):
-                    g_basis.update(basis)
-                    members.append(member)
-                    return
-            groups.append((dict(basis), [member]))
-
-        for k in which:
-            m = self.cc.measurements[k]
-            if m.kind == "probs":
-                place({w: "Z" for w in m.wires}, ("probs", k))
-            for _, word, wires in m.words:
-                basis = {w: c for w, c in zip(wires, word, strict=True) if c != "I"}
-                place(basis, ("word", word, wires))
-        return groups
-
-
-_TENSORS: dict[tuple[int, torch.device, torch.dtype], tuple[np.ndarray, Tensor]] = {}
-
-
-def _const_tensor(key: int, value: np.ndarray, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """``value`` as a tensor on ``device`` in ``dtype``, converted once (keyed by identity)."""
-    entry = _TENSORS.get((key, device, dtype))
-    if entry is None or entry[0] is not value:
-        tensor = torch.as_tensor(np.asarray(value))
-        if not dtype.is_complex and tensor.is_complex():
-            tensor = tensor.real
-        entry = (value, tensor.to(device=device, dtype=dtype))
-        _TENSORS[(key, device, dtype)] = entry
-    return entry[1]
