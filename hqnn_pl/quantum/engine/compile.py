@@ -147,6 +147,8 @@ def _affine_fit(
             same = bool(torch.all(o == o[:1]))
             o = torch.zeros(o.shape, dtype=torch.float64) + (0.0 if same else math.nan)
         parts.append(o.to(torch.float64))
+    if not parts:  # a circuit without gate parameters
+        parts.append(torch.zeros(points.shape[0], 0, dtype=torch.float64))
     flat = torch.cat(parts, dim=1).numpy()
     base = flat[0]
     coeffs = flat[1 : n_z + 1] - base  # (n_z, E)

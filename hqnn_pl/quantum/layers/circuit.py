@@ -128,6 +128,13 @@ class CircuitLayer(QuantumLayer):
             str(k): (int(v),) if isinstance(v, int) else tuple(int(d) for d in v)
             for k, v in weight_shapes.items()
         }
+        reserved = [k for k in shapes if not k.isidentifier() or hasattr(nn.Module(), k)]
+        if reserved:
+            raise ConfigurationError(
+                f"CircuitLayer: weight name(s) {', '.join(map(repr, reserved))} cannot be "
+                "parameter names (not identifiers, or taken by nn.Module); rename the circuit's "
+                "argument(s), e.g. to 'weights'."
+            )
         execution = as_execution(execution)
         if execution.shot_gradients == "parameter-shift" and execution.backend == "torch":
             raise ConfigurationError(
@@ -164,7 +171,7 @@ class CircuitLayer(QuantumLayer):
     @property
     def compiled(self) -> CompiledCircuit:
         """The compiled noise-free circuit (its ``seconds`` is what compilation cost)."""
-        return self._programs["exact"].cc
+        return self._program("exact").cc
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """Draw every weight uniformly in ``[0, 2π)`` (from ``seed`` when given)."""
@@ -210,7 +217,8 @@ class CircuitLayer(QuantumLayer):
         A user's circuit indexes its weights (``theta[l, i]``), so it cannot take a batch of
         weight draws; the compiled program can (as circuits side by side).
         """
-        cc, program = self.compiled, self._programs["exact"]
+        program = self._program("exact")
+        cc = program.cc
         flat = torch.as_tensor(flat, dtype=torch.float64)
         x = torch.as_tensor(inputs, dtype=torch.float64).reshape(-1, self.n_inputs)
         x = x.expand(flat.shape[0], -1)

@@ -203,3 +203,19 @@ def test_hooks_for_the_tools() -> None:
     assert angles >= 6 + 2 and weighted >= 18
     assert layer.executions_per_call(torch.zeros(5, 6)) == 5
     assert layer.identity()(torch.ones(2, 6)).shape == (2, layer.out_features)
+
+
+def test_layer_pickles_and_reloads_with_the_same_outputs(tmp_path) -> None:
+    layer = CircuitLayer(reuploading, {"w": 21, "shared": 1}, 6, seed=5).double()
+    x = torch.rand(4, 6, dtype=torch.float64)
+    torch.save(layer, tmp_path / "layer.pt")
+    loaded = torch.load(tmp_path / "layer.pt", weights_only=False)
+    torch.testing.assert_close(loaded(x), layer(x), atol=1e-12, rtol=0)
+    copy = layer.rerouted("gatewise")
+    torch.testing.assert_close(copy(x), layer(x), atol=1e-10, rtol=0)
+    assert copy.route == "gatewise"
+
+
+def test_weight_names_that_cannot_be_parameters_are_refused() -> None:
+    message = _refusal(lambda inputs, training: [qml.expval(qml.Z(0))], {"training": (1,)})
+    assert "'training'" in message
