@@ -13,7 +13,7 @@ from hqnn_pl.quantum import CircuitLayer, Execution
 from tests.quantum.battery import BatteryCircuit, battery, oracle, random_circuit
 
 BATTERY = battery(range(1, 11))
-SLOW_BATTERY = battery(range(2, 9), seeds=3)[7:]
+MORE = [random_circuit(n, 1000 * n + s) for n in range(2, 9) for s in (1, 2)]
 
 
 def _weights(layer: CircuitLayer) -> dict[str, torch.Tensor]:
@@ -49,8 +49,7 @@ def test_battery_matches_default_qubit(entry: BatteryCircuit, route: str) -> Non
     _check_against_qnode(entry, route, batch=5 if route == "dense" else 3)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("entry", SLOW_BATTERY, ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", MORE, ids=lambda e: e.name)
 def test_more_battery_circuits_match(entry: BatteryCircuit) -> None:
     _check_against_qnode(entry, "gatewise")
     _check_against_qnode(entry, "dense", batch=16)
