@@ -61,6 +61,11 @@ class CompiledOp:
             of a single-qubit channel; None for parametrised gates.
         entries: Indices into the parameter vector of the op's kind, one tuple per parameter.
         shapes: Shape of each parameter (``()`` for angles).
+        op_type: The PennyLane operation class (builds the matrices by ``compute_matrix``).
+        hyper: Its hyperparameters, as sorted items.
+        mode: How the matrix is built: ``("generator", eigenvalues, eigenvectors)`` of the
+            generator (single-parameter gates, checked against ``qml.matrix``) or
+            ``("compute",)``.
     """
 
     name: str
