@@ -25,9 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import peer_generic as pg
 import torch
 
-from hqnn_pl.quantum import Execution, ParallelQuantumLayer, Quanv2d, engine
+from hqnn_pl.quantum import CircuitLayer, Execution, ParallelQuantumLayer, Quanv2d, engine
 
 PEERS_EXTRA = 'pip install -e ".[peers]"'
 
@@ -77,7 +78,8 @@ class QuanvSpec:
         return 11
 
 
-Spec = ParallelSpec | QuanvSpec
+Spec = ParallelSpec | QuanvSpec | pg.GenericSpec
+GenericSpec = pg.GenericSpec
 
 
 @dataclasses.dataclass
@@ -93,6 +95,8 @@ class Problem:
 def make_problem(spec: Spec, seed: int = 0) -> Problem:
     """Random inputs, weights and cotangent for ``spec`` (the same for every library)."""
     generator = torch.Generator().manual_seed(seed)
+    if isinstance(spec, GenericSpec):
+        return Problem(spec, *spec.data(generator))
     if isinstance(spec, ParallelSpec):
         width = spec.n_circuits * spec.n_qubits
         inputs = torch.rand(spec.batch, width, generator=generator) * math.pi
@@ -125,6 +129,16 @@ def _leaf(t: torch.Tensor, device: torch.device, grad: bool = True) -> torch.Ten
     return t.detach().to(device).clone().requires_grad_(grad)
 
 
+def _as_numpy(run: Callable[[], Any]) -> RunFn:
+    """``run`` with its outputs and gradients as float64 numpy arrays."""
+
+    def wrapped() -> Result:
+        out, grads = run()
+        return _numpy(out), {k: _numpy(v) for k, v in grads.items()}
+
+    return wrapped
+
+
 def _numpy(t: Any) -> np.ndarray:
     if isinstance(t, torch.Tensor):
         return t.detach().to("cpu", torch.float64).numpy()
@@ -136,7 +150,7 @@ def _numpy(t: Any) -> np.ndarray:
 
 
 def _layer_run(layer: torch.nn.Module, problem: Problem, device: torch.device) -> RunFn:
-    x = _leaf(problem.inputs, device, isinstance(problem.spec, ParallelSpec))
+    x = _leaf(problem.inputs, device, isinstance(problem.spec, ParallelSpec | GenericSpec))
     cot = problem.cotangent.to(device)
 
     def run() -> Result:
@@ -144,7 +158,7 @@ def _layer_run(layer: torch.nn.Module, problem: Problem, device: torch.device) -
         x.grad = None
         out = layer(x)
         (out * cot).sum().backward()
-        grads = {"weights": _numpy(layer.weights.grad)}
+        grads = {"weights": _numpy(weights_grad(layer))}
         if x.grad is not None:
             grads["inputs"] = _numpy(x.grad)
         return _numpy(out), grads
@@ -152,8 +166,15 @@ def _layer_run(layer: torch.nn.Module, problem: Problem, device: torch.device) -
     return run
 
 
+def weights_grad(layer: torch.nn.Module) -> torch.Tensor:
+    """The gradient of a layer's weights as the problem holds them (flat for a CircuitLayer)."""
+    return pg.flat_grad(layer) if isinstance(layer, CircuitLayer) else layer.weights.grad
+
+
 def _layer(problem: Problem, **kwargs: Any) -> torch.nn.Module:
     spec = problem.spec
+    if isinstance(spec, GenericSpec):
+        return pg.layer(problem.weights, **kwargs)
     if isinstance(spec, ParallelSpec):
         layer = ParallelQuantumLayer(spec.n_qubits, spec.n_circuits, spec.depth, **kwargs)
     else:
@@ -214,6 +235,8 @@ def tensorcircuit_jax(problem: Problem, device: torch.device) -> RunFn:
     tc.set_backend("jax")
     tc.set_dtype("complex64")
     spec = problem.spec
+    if isinstance(spec, GenericSpec):
+        return _as_numpy(pg.tensorcircuit_jax(problem, device, tc, jax))
     if isinstance(spec, ParallelSpec):
         n, depth = spec.n_qubits, spec.depth
 
@@ -286,6 +309,8 @@ def torchquantum(problem: Problem, device: torch.device) -> RunFn:
     tq = _import("torchquantum")
     tqf = _import("torchquantum.functional")
     spec = problem.spec
+    if isinstance(spec, GenericSpec):
+        return _as_numpy(pg.torchquantum(problem, device, tq, tqf))
     weights = _leaf(problem.weights, device)
     cot = problem.cotangent.to(device)
     if isinstance(spec, ParallelSpec):
@@ -340,6 +365,8 @@ def pyqtorch(problem: Problem, device: torch.device) -> RunFn:
     """pyqtorch: a ``QuantumCircuit`` run on a batched state, torch autograd (``DiffMode.AD``)."""
     pyq = _import("pyqtorch")
     spec = problem.spec
+    if isinstance(spec, GenericSpec):
+        raise PeerMissing("pyqtorch: no adapter for the generic circuit (workload d)")
     cot = problem.cotangent.to(device)
     dtype = torch.complex64
     if isinstance(spec, ParallelSpec):
@@ -443,8 +470,10 @@ def estimated_bytes(name: str, spec: Spec) -> int:
     adjoint method keeps a few states of one sample at a time.
     """
     circuits = spec.n_circuits if isinstance(spec, ParallelSpec) else 1
-    rows = spec.batch if isinstance(spec, ParallelSpec) else spec.batch * (spec.size // 2) ** 2
+    rows = spec.batch * (spec.size // 2) ** 2 if isinstance(spec, QuanvSpec) else spec.batch
     state = 2**spec.n_qubits * rows * 8  # complex64
+    if name == OURS and isinstance(spec, GenericSpec):
+        return (spec.gates() + 4) * state * 3
     if name == OURS:
         if isinstance(spec, QuanvSpec):
             return 8 * state

@@ -13,6 +13,9 @@ circuit, the inputs):
 (b) The trainable quanvolution of HQNN-Quanv on 64 images of 28x28 (12,544 4-qubit patches).
 (c) One circuit (RX embedding, 3 StronglyEntanglingLayers, <Y> on every wire) at
     q = 2, 4, ..., 16, batch 256.
+(d) A user's own circuit: the example re-uploading ansatz (hqnn_pl/examples/circuits.py,
+    4 qubits, batch 256), compiled by CircuitLayer and written gate by gate for the peers
+    (benchmarks/peer_generic.py; pyqtorch has no adapter for it).
 
 Before a contender is timed it is *checked* against PennyLane (default.qubit, float64) on the
 same weights: outputs and gradients on a small probe batch, and the outputs of the first rows of
@@ -70,14 +73,15 @@ def reference(problem: pa.Problem) -> pa.Result:
     layer = pa._layer(
         problem, execution=Execution(backend="pennylane", diff_method="backprop")
     ).double()
-    with torch.no_grad():
-        layer.weights.copy_(problem.weights.double())
+    if not isinstance(problem.spec, pa.GenericSpec):
+        with torch.no_grad():
+            layer.weights.copy_(problem.weights.double())
     x = problem.inputs.double()
-    if isinstance(problem.spec, pa.ParallelSpec):
+    if isinstance(problem.spec, pa.ParallelSpec | pa.GenericSpec):
         x.requires_grad_(True)
     out = layer(x)
     (out * problem.cotangent.double()).sum().backward()
-    grads = {"weights": pa._numpy(layer.weights.grad)}
+    grads = {"weights": pa._numpy(pa.weights_grad(layer))}
     if x.grad is not None:
         grads["inputs"] = pa._numpy(x.grad)
     return pa._numpy(out), grads
@@ -178,7 +182,7 @@ def measure(
                 continue
             run = pa.CONTENDERS[name](problem, device)
             out, _ = run()  # warm-up (and JIT compilation)
-            rows = out[:probe_rows] if isinstance(spec, pa.ParallelSpec) else out[:1]
+            rows = out[:1] if isinstance(spec, pa.QuanvSpec) else out[:probe_rows]
             wrong = compare((rows, {}), (want[0], {}))
             if wrong:
                 outcomes[name] = Outcome(note="WRONG")
@@ -321,7 +325,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "half the available memory, at most 8)",
     )
     parser.add_argument("--qubits", type=int, nargs="+", default=list(range(2, 17, 2)))
-    parser.add_argument("--cases", default="abc", help="which workloads: any of a, b, c")
+    parser.add_argument("--cases", default="abcd", help="which workloads: any of a, b, c, d")
     parser.add_argument(
         "--contenders",
         nargs="+",
@@ -372,6 +376,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         problem = pa.make_problem(pa.QuanvSpec(64))
         results["b"] = measure(problem, args.contenders, args, device)
         print_case(f"(b) {problem.spec.label()}, fwd+bwd", results["b"])
+    if "d" in args.cases:
+        problem = pa.make_problem(pa.GenericSpec(256))
+        results["d"] = measure(problem, args.contenders, args, device)
+        print_case(f"(d) a user's circuit, {problem.spec.label()}, fwd+bwd", results["d"])
     if "c" in args.cases:
         sweep: dict[int, dict[str, Outcome]] = {}
         skip: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -140,9 +141,12 @@ def _entangling(spec: CircuitSpec, s: DiagnoseSettings, inputs: torch.Tensor) ->
 
 
 def _gradients(spec: CircuitSpec, s: DiagnoseSettings, out: Path, name: str) -> dict[str, Any]:
-    result = gradient_variance_scan(
-        spec, s.gradient_qubits, s.gradient_depths, s.gradient_samples, s.seed
-    )
+    qubits, depths = s.gradient_qubits, s.gradient_depths
+    if spec.family is None:  # a fixed-size circuit (a user's own): its own size only
+        fixed = spec
+        spec = dataclasses.replace(spec, family=lambda n, d: fixed)
+        qubits, depths = [spec.n_qubits], [spec.depth or 1]
+    result = gradient_variance_scan(spec, qubits, depths, s.gradient_samples, s.seed)
     png = plots.plot_gradient_variance(
         result, out / f"gradient_variance_{_stem(name)}.png", f"{name}: {spec.name}", s.dpi
     )
@@ -210,12 +214,8 @@ def diagnose_layer(
             timings, "entangling_capability", lambda: _entangling(spec, settings, inputs)
         )
     if "gradient_variance" in selected:
-        if spec.family is None or not spec.trainable:
-            entry["gradient_variance"] = _skipped(
-                "fixed-size circuit without a family of depths and qubit counts"
-                if spec.trainable
-                else "the circuit's weights are not trained"
-            )
+        if not spec.trainable:
+            entry["gradient_variance"] = _skipped("the circuit's weights are not trained")
         else:
             entry["gradient_variance"] = _timed(
                 timings, "gradient_variance", lambda: _gradients(spec, settings, out, name)
@@ -393,7 +393,15 @@ def write_markdown(report: dict[str, Any]) -> str:
                 "",
             ]
         grad = entry.get("gradient_variance")
-        if grad and "skipped" not in grad:
+        if grad and "skipped" not in grad and len(grad["qubits"]) == 1:
+            lines += [
+                f"**Gradient variance** at its own size ({grad['qubits'][0]} qubits, a "
+                f"fixed-size circuit; {grad['samples']} draws): "
+                f"{_fmt(grad['variance'][0][0])} per weight on average. "
+                f"![gradient variance]({grad['figure']})",
+                "",
+            ]
+        elif grad and "skipped" not in grad:
             deepest = str(grad["depths"][-1])
             slope = grad["log2_slope_per_qubit"][deepest]
             lines += [

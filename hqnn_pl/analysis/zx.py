@@ -209,12 +209,18 @@ def _ratios(count: int, seed: int) -> list[Fraction]:
     return [Fraction(int(n), _DENOMINATOR) for n in numerators]
 
 
-def _coefficient(diff: Fraction) -> int:
-    scaled = (diff / _SHIFT) % (2 / _SHIFT)  # phases live mod 2 (in units of π)
+def _coefficient(diff: Fraction, unit: Fraction = _SHIFT) -> int:
+    scaled = (diff / unit) % (2 / unit)  # phases live mod 2 (in units of π)
     if scaled.denominator != 1:
         raise ArithmeticError(f"phase difference {diff} is not a multiple of the shift")
     value = int(scaled)
-    return value - int(2 / _SHIFT) if value > int(1 / _SHIFT) else value
+    return value - int(2 / unit) if value > int(1 / unit) else value
+
+
+def _unit(diffs: list[dict[Any, Fraction]]) -> Fraction:
+    """The shift, or half of it when a gate takes half an angle (controlled rotations)."""
+    halves = any((d / _SHIFT).denominator != 1 for col in diffs for d in col.values())
+    return _SHIFT / 2 if halves else _SHIFT
 
 
 def _combination(names: list[str], row: np.ndarray) -> str:
@@ -242,19 +248,19 @@ def zx_analysis(spec: CircuitSpec, seed: int = 0) -> ZXResult:
     graph, reduced = _reduce(spec, base_ratios)
     base_phases = reduced.phases()
     shape = _shape(reduced)
-    columns, stable = [], True
+    diffs, stable = [], True
     for p in range(len(names)):
         ratios = list(base_ratios)
         ratios[p] += _SHIFT
         _, shifted = _reduce(spec, ratios)
         if _shape(shifted) != shape:
             stable = False
-            columns.append({})
+            diffs.append({})
             continue
         phases = shifted.phases()
-        columns.append(
-            {v: _coefficient(Fraction(phases[v]) - Fraction(base_phases[v])) for v in base_phases}
-        )
+        diffs.append({v: Fraction(phases[v]) - Fraction(base_phases[v]) for v in base_phases})
+    unit = _unit(diffs)  # coefficients count half-angles when a gate takes one
+    columns = [{v: _coefficient(d, unit) for v, d in col.items()} for col in diffs]
     spiders = sorted(v for v in base_phases if any(col.get(v, 0) for col in columns))
     matrix = np.array(
         [[col.get(v, 0) for col in columns] for v in spiders], dtype=np.int64

@@ -37,8 +37,8 @@ def circuit_args(layer: Any, circuit: int) -> tuple[Tensor, Tensor]:
         ``(inputs, weights)`` as detached float64 CPU tensors.
     """
     inputs, weights = layer.example_args()
-    if circuit_count(layer) > 1:
-        weights = layer.weights[circuit].detach().to("cpu", torch.float64)
+    if circuit_count(layer) > 1:  # the spec's weights, as its qfunc takes them
+        weights = layer.circuit_spec().circuit_weights[circuit].detach().to("cpu", torch.float64)
     return inputs, weights
 
 

@@ -14,6 +14,7 @@
 from hqnn_pl.quantum.engine import MAX_QUBITS
 from hqnn_pl.quantum.execution import Execution
 from hqnn_pl.quantum.layers import (
+    CircuitLayer,
     ParallelQuantumLayer,
     QuantumLayer,
     QuantumPointwiseConv2d,
@@ -23,6 +24,7 @@ from hqnn_pl.quantum.layers import (
 
 __all__ = [
     "MAX_QUBITS",
+    "CircuitLayer",
     "Execution",
     "ParallelQuantumLayer",
     "QuantumLayer",

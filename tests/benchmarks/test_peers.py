@@ -80,3 +80,20 @@ def test_a_block_below_one_is_refused() -> None:
     with pytest.raises(SystemExit) as exit_info:
         peers.parse_args(["--block", "0"])
     assert exit_info.value.code == 2
+
+
+GENERIC = pa.GenericSpec(batch=3)
+GENERIC_PEERS = [name for name in ("tensorcircuit", "torchquantum") if name in INSTALLED]
+
+
+@pytest.mark.parametrize("name", ["ours", "pennylane", "lightning", *GENERIC_PEERS])
+def test_the_generic_circuit_case_agrees_with_pennylane(name: str) -> None:
+    problem = pa.make_problem(GENERIC)
+    assert problem.weights.shape == (32,) and problem.cotangent.shape == (3, 5)
+    assert peers.check_contender(name, problem, torch.device("cpu")) is None
+
+
+def test_pyqtorch_has_no_generic_adapter_and_says_so() -> None:
+    problem = pa.make_problem(GENERIC)
+    reason = peers.check_contender("pyqtorch", problem, torch.device("cpu"))
+    assert reason is not None and ("not installed" in reason or "generic" in reason)

@@ -17,12 +17,14 @@ circuit touches its definition in ``circuits.py``, its layer module here, and it
 """
 
 from hqnn_pl.quantum.layers.base import QuantumLayer, is_quantum_layer, quantum_layers
+from hqnn_pl.quantum.layers.circuit import CircuitLayer
 from hqnn_pl.quantum.layers.parallel import ParallelQuantumLayer
 from hqnn_pl.quantum.layers.pointwise import QuantumPointwiseConv2d
 from hqnn_pl.quantum.layers.quanv import Quanv2d
 from hqnn_pl.quantum.layers.random_quanv import RandomQuanv2d
 
 __all__ = [
+    "CircuitLayer",
     "ParallelQuantumLayer",
     "QuantumLayer",
     "QuantumPointwiseConv2d",
