@@ -188,7 +188,12 @@ def check_tool(tool: str, words: list[str]) -> None:
     for index, word in enumerate(words):
         if not word.startswith("--"):
             continue
-        value = getattr(options, actions[word].dest)
+        action = actions[word]
+        value = getattr(options, action.dest)
+        if action.nargs == "*" and value == []:
+            # an option of any number of values given none: it turns its grid off
+            assert index + 1 == len(words) or words[index + 1].startswith("--"), word
+            continue
         assert value not in (None, False, []), f"{word} was not parsed"
         given = []
         for following in words[index + 1 :]:

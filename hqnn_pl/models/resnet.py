@@ -69,6 +69,19 @@ class _ResNetModel(ImageClassifier):
     weights and the fine-tuning settings only matter for training: a checkpoint
     loads with other values (e.g. ``weights: null`` to evaluate it offline, or an unfrozen
     backbone for a second fine-tuning stage).
+
+    Args:
+        num_classes: Number of classes (linked from the datamodule).
+        in_channels: Input image channels (linked from the datamodule; must be 3).
+        image_size: Input image side in pixels (linked from the datamodule).
+        backbone: torchvision ResNet name.
+        weights: torchvision pretrained weights name (``DEFAULT``, ``IMAGENET1K_V2``, ...),
+            downloaded on first use; ``null`` for random initialisation.
+        freeze_backbone: Freeze the backbone except ``trainable_layers``.
+        trainable_layers: Backbone children left trainable when frozen, e.g. ``[layer4]``.
+        backbone_lr: Learning rate of the backbone's parameters (the car study fine-tuned
+            layer4 at 1e-5 with the head at 1e-3); ``None`` uses the optimiser's.
+        **kwargs: ``optimizer``, ``lr_scheduler`` (see :class:`~hqnn_pl.models.ImageClassifier`).
     """
 
     runtime_hparams = RUNTIME_KEYS | {
@@ -211,16 +224,11 @@ class ResNetHQNN(HybridClassifier, _ResNetModel):
         num_classes: Number of classes (linked from the datamodule).
         in_channels: Input image channels (linked from the datamodule; must be 3).
         image_size: Input image side in pixels (linked from the datamodule).
-        backbone: torchvision ResNet name.
-        weights: torchvision pretrained weights name (``DEFAULT``, ``IMAGENET1K_V2``, ...),
-            downloaded on first use; ``null`` for random initialisation.
-        freeze_backbone: Freeze the backbone except ``trainable_layers``.
-        trainable_layers: Backbone children left trainable when frozen, e.g. ``[layer4]``.
-        backbone_lr: Learning rate of the backbone's parameters (the car study fine-tuned
-            layer4 at 1e-5 with the head at 1e-3); ``None`` uses the optimiser's.
         n_qubits: Qubits of the variational circuit.
         depth: StronglyEntanglingLayers of the circuit.
-        **kwargs: ``execution``, ``quantum_block``, ``optimizer``, ``lr_scheduler`` (see
+        **kwargs: The backbone's settings (``backbone``, ``weights``, ``freeze_backbone``,
+            ``trainable_layers``, ``backbone_lr``; see :class:`ResNetClassifier`) and
+            ``execution``, ``quantum_block``, ``optimizer``, ``lr_scheduler`` (see
             :class:`~hqnn_pl.models.hybrid.HybridClassifier`).
     """
 
