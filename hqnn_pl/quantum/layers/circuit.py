@@ -202,6 +202,18 @@ class CircuitLayer(QuantumLayer):
             self._device[group] = DeviceExecutor(compiled, True)
         return self._device[group]
 
+    def device_circuits(self) -> list[Any]:
+        """Every compiled device circuit, one per measurement basis (first: :meth:`device_circuit`).
+
+        Returns:
+            :class:`~hqnn_pl.quantum.devices.compile.CompiledCircuit` s, in group order.
+
+        Raises:
+            ConfigurationError: When the execution has no device noise.
+        """
+        count = max(len(self._device_groups), 1)
+        return [self._device_executor(True, g).compiled for g in range(count)]
+
     def _forward_device(self, chunks: Tensor, weights: list[Tensor]) -> Tensor:
         """The ``device`` route: ``(C, B, n_inputs)`` -> ``(C, B, n_outputs)``.
 
