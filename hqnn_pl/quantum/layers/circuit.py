@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum import engine
 from hqnn_pl.quantum.engine import cost as engine_cost
+from hqnn_pl.quantum.engine import density
 from hqnn_pl.quantum.engine.circuit_run import CircuitProgram, gate_parameters
 from hqnn_pl.quantum.engine.compile import CompiledCircuit, compile_circuit
 from hqnn_pl.quantum.engine.planner import CircuitShape
@@ -177,9 +178,12 @@ class CircuitLayer(QuantumLayer):
         from hqnn_pl.quantum.devices import measure
 
         self._device_groups = measure.measurement_groups(self.compiled.measurements, self.n_qubits)
+        # Every group's outcome projectors evolve back through the circuit (Heisenberg picture).
+        density.check_density_memory(self.planner.shape.what, self.n_qubits, self.n_circuits,
+                                     2**self.n_qubits, 1, 8,
+                                     engine_cost.available_memory(torch.device("cpu")))  # fmt: skip
         try:
-            for group in self._device_groups:
-                device_compile.check_circuit(self.circuit_spec(), group.bases)
+            device_compile.check_circuit(self.circuit_spec(), self._device_groups[0].bases)
         except ConfigurationError as error:
             raise ConfigurationError(f"CircuitLayer: {error}") from None
 

@@ -167,3 +167,26 @@ def test_circuits_a_device_cannot_run_are_refused_in_one_line(circuit, message: 
         CircuitLayer(circuit, {"w": (1,)}, 2, execution={"noise": {"device": "fake_manila"}})
     text = str(refused.value)
     assert "\n" not in text and message in text and text.startswith("CircuitLayer: ")
+
+
+@pytest.mark.parametrize("name", list(CIRCUITS))
+def test_compiled_circuits_without_noise_are_the_users_circuit(name: str) -> None:
+    # Aer agreement checks the noisy run of the compiled circuits; this checks that they are the
+    # circuit written (noise-free, routed on fake_manila's line): the layer's exact outputs.
+    from qiskit.quantum_info import Statevector
+
+    noisy = _layer(name, {"device": "fake_manila", "qubits": [0, 1, 2, 3][: CIRCUITS[name][2]],
+                          "optimization_level": 0}, n_circuits=1)  # fmt: skip
+    exact = _layer(name, None, n_circuits=1)
+    x = torch.rand(2, noisy.in_features, dtype=torch.float64, generator=torch.Generator()) * 3
+    flat = noisy._flat_weights().detach().double().numpy()[0]
+    out = np.zeros((2, noisy.n_outputs))
+    for index, group in enumerate(noisy._device_groups):
+        compiled = noisy._device_executor(True, index).compiled
+        final = [compiled.physical[p] for p in compiled.final]
+        for b, row in enumerate(x.numpy()):
+            binds = {p: flat[p.index] if p.vector.name == "w" else row[p.index]
+                     for p in compiled.circuit.parameters}  # fmt: skip
+            state = Statevector(compiled.circuit.assign_parameters(binds))
+            out[b] += group.table @ state.probabilities(list(reversed(final)))
+    assert np.abs(out - exact(x).detach().numpy()).max() < 1e-10
