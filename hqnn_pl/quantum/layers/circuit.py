@@ -101,6 +101,11 @@ class CircuitLayer(QuantumLayer):
     ``weight_shapes[name]`` (with a leading ``n_circuits`` when ``n_circuits > 1``), drawn
     uniformly in ``[0, 2π)`` like TorchLayer's, from ``seed`` when given.
 
+    With a device's noise (``execution={"noise": {"device": "fake_torino"}}``) the circuit is
+    compiled with Qiskit to the device, once per measurement basis (:mod:`hqnn_pl.quantum.
+    devices.measure`), and runs exactly on the ``device`` route; gate angles must then be affine
+    in the inputs and weights, and anything else is refused at construction in one line.
+
     Args:
         circuit: The quantum function.
         weight_shapes: Shape of every weight argument, by name.
