@@ -190,3 +190,17 @@ def test_compiled_circuits_without_noise_are_the_users_circuit(name: str) -> Non
             state = Statevector(compiled.circuit.assign_parameters(binds))
             out[b] += group.table @ state.probabilities(list(reversed(final)))
     assert np.abs(out - exact(x).detach().numpy()).max() < 1e-10
+
+
+def test_pickled_and_inference_mode_layers_run_the_same_circuits() -> None:
+    import pickle
+
+    layer = _layer("word_and_probs", {"device": "fake_manila"})
+    x = torch.rand(2, layer.in_features, dtype=torch.float64)
+    with torch.inference_mode():
+        first = layer(x)
+    copy = pickle.loads(pickle.dumps(layer))
+    assert copy._device is None
+    assert torch.allclose(copy(x), first, atol=1e-12)
+    layer(x).sum().backward()  # a first call under inference_mode leaves training possible
+    assert layer.w.grad is not None and layer.w.grad.abs().sum() > 0
