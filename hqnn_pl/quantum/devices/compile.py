@@ -28,7 +28,7 @@ from hqnn_pl.quantum.devices import channels
 from hqnn_pl.quantum.devices.config import DeviceNoise
 from hqnn_pl.quantum.spec import CircuitSpec
 
-__all__ = ["CompiledCircuit", "DeviceOp", "compile_circuit"]
+__all__ = ["CompiledCircuit", "DeviceOp", "check_circuit", "compile_circuit"]
 
 _GATE_SET = {"RX", "RY", "RZ", "Rot", "CNOT", "CZ", "Hadamard", "S", "Adjoint(S)", "PauliX",
              "PauliY", "PauliZ", "T", "SX", "SWAP"}  # fmt: skip
@@ -130,11 +130,43 @@ def _affine_tape(spec: CircuitSpec) -> tuple[Any, np.ndarray, np.ndarray, bool]:
     """The decomposed tape, and each gate parameter's affine coefficients and offset."""
     # Compiling may happen on a layer's first call under no_grad or inference_mode.
     with torch.inference_mode(False), torch.enable_grad():
-        return _recorded_tape(spec)
+        tape, rows, offsets, amplitude, sources = _recorded_tape(spec, 1234)
+        _check_affine(spec, tape, rows, offsets, sources)
+    return tape, rows, offsets, amplitude
 
 
-def _recorded_tape(spec: CircuitSpec) -> tuple[Any, np.ndarray, np.ndarray, bool]:
-    gen = torch.Generator().manual_seed(1234)
+def _decomposed(ops: list[Any], spec: CircuitSpec) -> tuple[list[Any], list[str]]:
+    """Each operation decomposed into :data:`_GATE_SET`, with the operation it came from."""
+    out: list[Any] = []
+    sources: list[str] = []
+    for op in ops:
+        label = f"{op.name} on wires {list(op.wires)}"
+        try:
+            (part,), _ = qml.transforms.decompose(qml.tape.QuantumScript([op]), gate_set=_GATE_SET)
+        except Exception as error:  # any failure: the operation cannot compile
+            why = f"it does not decompose ({type(error).__name__})"
+            raise _no_gate(label, spec, why) from None
+        for gate in part.operations:
+            if gate.name not in _QISKIT and gate.name not in ("Rot", "GlobalPhase"):
+                raise _no_gate(label, spec, f"its {gate.name} has no Qiskit equivalent here")
+            if gate.name != "GlobalPhase":
+                out.append(gate)
+                sources.append(label)
+    return out, sources
+
+
+def _no_gate(label: str, spec: CircuitSpec, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"device noise cannot compile {label} of {spec.name}: {why}; write it with Pauli "
+        "rotations, Rot, CNOT, CZ, SWAP or controlled rotations, or use gate-level noise "
+        "(noise: {depolarizing: ...}) instead of a device."
+    )
+
+
+def _recorded_tape(
+    spec: CircuitSpec, seed: int
+) -> tuple[Any, np.ndarray, np.ndarray, bool, list[str]]:
+    gen = torch.Generator().manual_seed(seed)
     x = spec.random_inputs(1, gen)[0].requires_grad_(True)
     w = (spec.random_weights(1, gen)[0] * 0.3 + 0.1).requires_grad_(True)
     tape = qml.tape.make_qscript(spec.qfunc)(x, w, **spec.kwargs)
@@ -142,8 +174,8 @@ def _recorded_tape(spec: CircuitSpec) -> tuple[Any, np.ndarray, np.ndarray, bool
     ops = list(tape.operations)
     if amplitude:
         ops = ops[1:]  # the state preparation: the executor's initial state
+    ops, sources = _decomposed(ops, spec)
     tape = qml.tape.QuantumScript(ops, tape.measurements)
-    (tape,), _ = qml.transforms.decompose(tape, gate_set=_GATE_SET)
     rows, offsets = [], []
     for op in tape.operations:
         for p in op.data:
@@ -158,11 +190,52 @@ def _recorded_tape(spec: CircuitSpec) -> tuple[Any, np.ndarray, np.ndarray, bool
             value = torch.cat([x.reshape(-1), w.reshape(-1)]).detach().numpy()
             rows.append(row)
             offsets.append(float(p.detach()) - float(row @ value))
-    return tape, np.array(rows).reshape(-1, x.numel() + w.numel()), np.array(offsets), amplitude
+    rows_array = np.array(rows).reshape(-1, x.numel() + w.numel())
+    return tape, rows_array, np.array(offsets), amplitude, sources
 
 
-def _qiskit_circuit(spec: CircuitSpec) -> tuple[Any, bool, str]:
-    """The spec's circuit in Qiskit on ``ParameterVector`` s, with diagonalising gates."""
+def _check_affine(
+    spec: CircuitSpec, tape: Any, rows: np.ndarray, offsets: np.ndarray, sources: list[str]
+) -> None:
+    """Refuse angles that are not affine in the inputs and weights (checked at a second point)."""
+    if spec.input_kind == "amplitude":
+        return
+    other, _, _, _, other_sources = _recorded_tape(spec, 4321)
+    gen = torch.Generator().manual_seed(4321)
+    x = spec.random_inputs(1, gen)[0]
+    w = spec.random_weights(1, gen)[0] * 0.3 + 0.1
+    value = torch.cat([x.reshape(-1), w.reshape(-1)]).detach().numpy()
+    names = [op.name for op in tape.operations]
+    if names != [op.name for op in other.operations] or sources != other_sources:
+        raise ConfigurationError(
+            f"device noise needs a circuit whose gates do not depend on the input values "
+            f"({spec.name}); write its gates unconditionally."
+        )
+    index = 0
+    for op, label in zip(other.operations, other_sources, strict=True):
+        for p in op.data:
+            got = float(p.detach()) if isinstance(p, torch.Tensor) else float(p)
+            if abs(got - offsets[index] - rows[index] @ value) > 1e-9 * (1 + abs(got)):
+                raise ConfigurationError(
+                    f"device noise needs gate angles affine in the inputs and weights; the "
+                    f"angle of {label} of {spec.name} is not (e.g. a product or sin of them); "
+                    "write it as constant multiples of inputs and weights plus a constant, or "
+                    "use gate-level noise (noise: {depolarizing: ...}) instead of a device."
+                )
+            index += 1
+
+
+_BASIS_GATES = {"X": ["h"], "Y": ["sdg", "h"], "Z": []}
+
+
+def _qiskit_circuit(
+    spec: CircuitSpec, bases: tuple[str, ...] | None = None
+) -> tuple[Any, bool, str]:
+    """The spec's circuit in Qiskit on ``ParameterVector`` s, with diagonalising gates.
+
+    With ``bases`` (a Pauli per wire), each wire is measured in its basis (the tape's
+    measurements ignored) and the compiled circuit reads all ``2^n`` outcome probabilities.
+    """
     from qiskit import QuantumCircuit
     from qiskit.circuit import ParameterVector
 
@@ -187,12 +260,15 @@ def _qiskit_circuit(spec: CircuitSpec) -> tuple[Any, bool, str]:
             qc.rz(phi, wires[0])
             qc.ry(theta, wires[0])
             qc.rz(omega, wires[0])
-        elif op.name in _QISKIT:
+        else:
             params = [angle(index + k) for k in range(len(op.data))]
             getattr(qc, _QISKIT[op.name])(*params, *wires)
-        else:
-            raise ConfigurationError(f"device noise cannot compile gate {op.name} of {spec.name}.")
         index += len(op.data)
+    if bases is not None:
+        for wire, pauli in enumerate(bases):
+            for gate in _BASIS_GATES[pauli]:
+                getattr(qc, gate)(wire)
+        return qc, amplitude, "probs"
     measurement = "expval"
     for mp in tape.measurements:
         if isinstance(mp, qml.measurements.ProbabilityMP):
@@ -207,6 +283,19 @@ def _qiskit_circuit(spec: CircuitSpec) -> tuple[Any, bool, str]:
                 f"device noise needs one measured Pauli per wire ({spec.name})."
             )
     return qc, amplitude, measurement
+
+
+def check_circuit(spec: CircuitSpec, bases: tuple[str, ...] | None = None) -> None:
+    """Whether ``spec``'s circuit can compile to a device (no transpiling): raise if not.
+
+    Args:
+        spec: The circuit.
+        bases: The measured Pauli per wire (see :func:`compile_circuit`).
+
+    Raises:
+        ConfigurationError: In one line, naming the operation that cannot compile.
+    """
+    _qiskit_circuit(spec, bases)
 
 
 def _affine(expr: Any, symbols: dict[Any, int], size: int) -> tuple[np.ndarray, float]:
@@ -234,12 +323,17 @@ def _local_matrix(instruction: Any) -> np.ndarray:
     return tensor.transpose([*rev, *[m + r for r in rev]]).reshape(2**m, 2**m)
 
 
-def compile_circuit(spec: CircuitSpec, noise: DeviceNoise) -> CompiledCircuit:
+def compile_circuit(
+    spec: CircuitSpec, noise: DeviceNoise, bases: tuple[str, ...] | None = None
+) -> CompiledCircuit:
     """Compile ``spec``'s circuit to ``noise``'s device (layout, routing, native gates).
 
     Args:
         spec: The layer's circuit.
         noise: The device, layout and transpiler settings.
+        bases: A Pauli (``"X"``, ``"Y"``, ``"Z"``) per wire: measure each wire in it and read
+            all ``2^n`` outcome probabilities (a user's Pauli words and ``probs``), instead of
+            the tape's own measurements.
 
     Returns:
         The compiled circuit.
@@ -255,7 +349,7 @@ def compile_circuit(spec: CircuitSpec, noise: DeviceNoise) -> CompiledCircuit:
         raise ConfigurationError(
             f"{spec.name} needs {spec.n_qubits} qubits; {noise.label} has {backend.num_qubits}."
         )
-    qc, amplitude, measurement = _qiskit_circuit(spec)
+    qc, amplitude, measurement = _qiskit_circuit(spec, bases)
     swaps: list[int] = [0]
 
     def count_swaps(**kwargs: Any) -> None:

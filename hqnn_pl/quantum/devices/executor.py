@@ -272,7 +272,7 @@ class DeviceExecutor:
         half = torch.polar(torch.ones_like(angles), angles)  # e^{i theta}
         one = torch.ones_like(half)
         phases = torch.stack([one, half.conj(), half, one], dim=-1)  # (C, n_rz, 4)
-        phases = torch.cat([phases, torch.ones_like(phases[:, :1])], dim=1)  # + "no rz"
+        phases = torch.cat([phases, phases.new_ones(n_circuits, 1, 4)], dim=1)  # + "no rz"
         # Every one-qubit chain at once: S <- P(theta) K S, step by step.
         mats = None
         for step in range(t["chain_k"].shape[0]):

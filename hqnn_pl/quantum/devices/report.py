@@ -34,9 +34,12 @@ def compiled_specs(layer: Any) -> dict[str, Any]:
     Returns:
         ``qubits`` (physical qubits used), ``one_qubit_gates``, ``two_qubit_gates``, ``gates``,
         ``depth``, ``swaps``, ``device``, ``physical_qubits`` and ``duration_s`` (one execution,
-        gates scheduled as soon as possible, plus readout).
+        gates scheduled as soon as possible, plus readout), of the first compiled circuit; a
+        layer that measures in several bases (:meth:`~hqnn_pl.quantum.layers.CircuitLayer.
+        device_circuits`) adds ``measurement_circuits`` and its ``duration_s`` sums them all.
     """
     compiled = layer.device_circuit()
+    every = layer.device_circuits() if hasattr(layer, "device_circuits") else [compiled]
     stats = compiled.stats()
     ones = sum(len(op.qubits) == 1 for op in compiled.ops)
     return {
@@ -49,7 +52,8 @@ def compiled_specs(layer: Any) -> dict[str, Any]:
         "swaps": compiled.swaps,
         "device": stats["device"],
         "physical_qubits": stats["physical_qubits"],
-        "duration_s": compiled.duration,
+        "duration_s": sum(c.duration for c in every),
+        **({"measurement_circuits": len(every)} if len(every) > 1 else {}),
     }
 
 
@@ -74,6 +78,11 @@ def export_circuits(model: nn.Module, folder: Path) -> list[Path]:
         stem = folder / f"{_stem(name)}.{_stem(compiled.device)}.compiled"
         qasm = stem.with_name(stem.name + ".qasm")
         qasm.write_text(compiled.qasm())
+        others = layer.device_circuits()[1:] if hasattr(layer, "device_circuits") else []
+        for index, other in enumerate(others, 1):  # further measurement bases
+            extra = folder / f"{_stem(name)}.{_stem(compiled.device)}.basis{index}.compiled.qasm"
+            extra.write_text(other.qasm())
+            written.append(extra)
         info = stem.with_name(stem.name + ".json")
         info.write_text(json.dumps(compiled_specs(layer), indent=2) + "\n")
         written += [qasm, info]

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from hqnn_pl.errors import ConfigurationError
 from hqnn_pl.quantum import engine
 from hqnn_pl.quantum.engine import cost as engine_cost
+from hqnn_pl.quantum.engine import density
 from hqnn_pl.quantum.engine.circuit_run import CircuitProgram, gate_parameters
 from hqnn_pl.quantum.engine.compile import CompiledCircuit, compile_circuit
 from hqnn_pl.quantum.engine.planner import CircuitShape
@@ -100,6 +101,11 @@ class CircuitLayer(QuantumLayer):
     ``weight_shapes[name]`` (with a leading ``n_circuits`` when ``n_circuits > 1``), drawn
     uniformly in ``[0, 2π)`` like TorchLayer's, from ``seed`` when given.
 
+    With a device's noise (``execution={"noise": {"device": "fake_torino"}}``) the circuit is
+    compiled with Qiskit to the device, once per measurement basis (:mod:`hqnn_pl.quantum.
+    devices.measure`), and runs exactly on the ``device`` route; gate angles must then be affine
+    in the inputs and weights, and anything else is refused at construction in one line.
+
     Args:
         circuit: The quantum function.
         weight_shapes: Shape of every weight argument, by name.
@@ -167,6 +173,80 @@ class CircuitLayer(QuantumLayer):
         self.reset_parameters(seed)
         if self.backend == "pennylane":
             self._build_pennylane_qnode()
+        self._device_groups: list[Any] = []
+        if execution.device_noise is not None:
+            self._check_device()
+
+    def _check_device(self) -> None:
+        """Refuse, in one line, a circuit that cannot run on a device (before any transpiling)."""
+        from hqnn_pl.quantum.devices import compile as device_compile
+        from hqnn_pl.quantum.devices import measure
+
+        self._device_groups = measure.measurement_groups(self.compiled.measurements, self.n_qubits)
+        # Every group's outcome projectors evolve back through the circuit (Heisenberg picture).
+        density.check_density_memory(self.planner.shape.what, self.n_qubits, self.n_circuits,
+                                     2**self.n_qubits, 1, 8,
+                                     engine_cost.available_memory(torch.device("cpu")))  # fmt: skip
+        try:
+            device_compile.check_circuit(self.circuit_spec(), self._device_groups[0].bases)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"CircuitLayer: {error}") from None
+
+    def _device_executor(self, probs: bool, group: int = 0) -> Any:
+        """The executor of measurement group ``group``'s compiled circuit (all its outcomes).
+
+        Each group (one basis per wire) is compiled on its own (seeded, like hardware runs it);
+        :meth:`device_circuit` is the first group's.
+        """
+        noise = self.execution.device_noise
+        if noise is None or not self._device_groups:
+            return super()._device_executor(probs)
+        from hqnn_pl.quantum.devices.compile import compile_circuit
+        from hqnn_pl.quantum.devices.executor import DeviceExecutor
+
+        if self._device is None:
+            self._device = {}
+        if group not in self._device:
+            compiled = compile_circuit(self.circuit_spec(), noise, self._device_groups[group].bases)
+            self._device[group] = DeviceExecutor(compiled, True)
+        return self._device[group]
+
+    def device_circuits(self) -> list[Any]:
+        """Every compiled device circuit, one per measurement basis (first: :meth:`device_circuit`).
+
+        Returns:
+            :class:`~hqnn_pl.quantum.devices.compile.CompiledCircuit` s, in group order.
+
+        Raises:
+            ConfigurationError: When the execution has no device noise.
+        """
+        count = max(len(self._device_groups), 1)
+        return [self._device_executor(True, g).compiled for g in range(count)]
+
+    def _forward_device(self, chunks: Tensor, weights: list[Tensor]) -> Tensor:
+        """The ``device`` route: ``(C, B, n_inputs)`` -> ``(C, B, n_outputs)``.
+
+        Each measurement group's noisy outcome distribution (readout confusion per qubit),
+        sampled with shots, then the outputs as fixed linear functions of them
+        (:func:`~hqnn_pl.quantum.devices.measure.measurement_groups`).
+        """
+        flat = torch.cat([w.reshape(self.n_circuits, -1) for w in weights], dim=1)
+        out = None
+        for index, group in enumerate(self._device_groups):
+            executor = self._device_executor(True, index)
+            probs = self._run_device_executor(executor, chunks, flat)  # (C, 2^n, B)
+            table = torch.as_tensor(group.table, dtype=probs.dtype, device=probs.device)
+            part = torch.einsum("jp,cpb->cbj", table, probs)
+            out = part if out is None else out + part
+        return out
+
+    def _run_device_executor(self, executor: Any, inputs: Tensor, weights: Tensor) -> Tensor:
+        """One executor's outcome probabilities ``(C, 2^n, B)``, sampled with shots."""
+        out = executor.run(inputs, weights)
+        if self._sampler is None:
+            return out
+        signs = torch.as_tensor(engine.z_sign_table(self.n_qubits), dtype=out.dtype)
+        return self._sampler.estimate(out.clamp_min(0.0), signs.to(out.device), True, out)
 
     @property
     def compiled(self) -> CompiledCircuit:
@@ -329,6 +409,8 @@ class CircuitLayer(QuantumLayer):
         """``(C, B, n_inputs)`` -> ``(C, B, n_outputs)`` on the planned route."""
         batch = chunks.shape[1]
         route = self._route(batch, chunks)
+        if route == "device":
+            return self._forward_device(chunks, weights)
         key = "noisy" if route == "density" else "exact"
         program = self._program(key)
         if route == "density":
