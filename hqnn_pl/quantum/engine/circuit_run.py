@@ -202,7 +202,7 @@ class CircuitProgram(ShotsMixin):
         return out
 
     def _generators(self, members: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Stacked eigenvalues ``(G, d)`` and eigenvectors ``(G, d, d)`` of ``members``' generators."""
+        """Stacked eigenvalues ``(G, d)`` and eigenvectors ``(G, d, d)`` of the generators."""
         key = ("generators", tuple(members))
         if key not in self._indices:
             ops = [self.cc.ops[i] for i in members]
