@@ -30,6 +30,7 @@ import string
 from typing import Any
 
 import numpy as np
+import pennylane as qml
 import torch
 from torch import Tensor
 
@@ -97,6 +98,15 @@ def _graph_values(cc: CompiledCircuit, x: Tensor, weights: list[Tensor]) -> list
         (o[:, :, 0] if b else o).reshape(circuits, batch, -1)
         for o, b in zip(outs, cc.batched_outputs, strict=True)
     ]
+
+
+def _rot(phi: Tensor, theta: Tensor, omega: Tensor, cplx: torch.dtype) -> Tensor:
+    """``Rot(φ, θ, ω) = RZ(ω) RY(θ) RZ(φ)`` in closed form: ``[[a, -b], [b*, a*]]``."""
+    half, plus, minus = theta / 2, -(phi + omega) / 2, (phi - omega) / 2
+    c, s = torch.cos(half), torch.sin(half)
+    a = torch.complex(c * torch.cos(plus), c * torch.sin(plus)).to(cplx)
+    b = torch.complex(s * torch.cos(minus), s * torch.sin(minus)).to(cplx)
+    return torch.stack([a, -b, b.conj(), a.conj()], dim=-1).reshape(*a.shape, 2, 2)
 
 
 class CircuitProgram(ShotsMixin):
@@ -193,6 +203,8 @@ class CircuitProgram(ShotsMixin):
                 angles = args[0].reshape(len(members), -1, 1)
                 phases = torch.polar(torch.ones_like(angles), angles * eigvals[:, None])
                 mats = (vecs[:, None] * phases[..., None, :]) @ vecs[:, None].mH
+            elif op_type is qml.Rot:
+                mats = _rot(*args, cplx)
             else:
                 mats = op_type.compute_matrix(*args, **dict(first.hyper))
                 mats = torch.as_tensor(mats).to(cplx)
