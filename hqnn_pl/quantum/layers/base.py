@@ -174,6 +174,26 @@ class QuantumLayer(nn.Module, abc.ABC):
             ``(qfunc, kwargs)``: call it as ``qfunc(inputs, weights, **kwargs)``.
         """
 
+    def check_input_features(self, x: Tensor, layout: str, fix: str) -> None:
+        """Refuse inputs whose last dimension is not the layer's ``in_features``, in one line.
+
+        Args:
+            x: The layer's input.
+            layout: How the features split, e.g. ``"n_circuits=4 x n_qubits=5"``.
+            fix: What to change, e.g. ``"change n_circuits / n_qubits"``.
+
+        Raises:
+            ValueError: Naming the expected and the given shape and the fix.
+        """
+        expected = self.in_features  # type: ignore[attr-defined]
+        if x.ndim == 0 or x.shape[-1] != expected:
+            got = x.shape[-1] if x.ndim else "a 0-d tensor"
+            raise ValueError(
+                f"{type(self).__name__} expects inputs of shape (..., {expected}) ({layout}); got "
+                f"trailing size {got} (input shape {tuple(x.shape)}). Make the preceding layer "
+                f"output {expected} features or {fix}."
+            )
+
     @abc.abstractmethod
     def circuit_spec(self) -> CircuitSpec:
         """The circuit as the diagnostics see it (ZX, Fourier, expressibility, gradients).

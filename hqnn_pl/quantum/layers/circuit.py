@@ -376,13 +376,11 @@ class CircuitLayer(QuantumLayer):
         Returns:
             ``(..., n_circuits * n_outputs)`` in ``x``'s floating dtype (float32 otherwise).
         """
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            got = x.shape[-1] if x.ndim else "a 0-d tensor"
-            raise ValueError(
-                f"CircuitLayer expects inputs of shape (..., {self.in_features}) (n_circuits="
-                f"{self.n_circuits} x n_inputs={self.n_inputs}); got trailing size {got}. Make "
-                f"the preceding layer output {self.in_features} features."
-            )
+        self.check_input_features(
+            x,
+            f"n_circuits={self.n_circuits} x n_inputs={self.n_inputs}",
+            "change n_circuits / n_inputs",
+        )
         real, cplx = engine.compute_dtypes(x.dtype)
         lead = x.shape[:-1]
         chunks = x.to(real).reshape(-1, self.n_circuits, self.n_inputs)

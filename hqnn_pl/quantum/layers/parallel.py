@@ -238,14 +238,11 @@ class ParallelQuantumLayer(QuantumLayer):
             Tensor of shape ``(..., n_circuits * n_qubits)``: the expectation values, in the
             dtype of ``x`` (float32 if ``x`` is not floating point).
         """
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            got = x.shape[-1] if x.ndim else "a 0-d tensor"
-            raise ValueError(
-                f"ParallelQuantumLayer expects inputs of shape (..., {self.in_features}) "
-                f"(n_circuits={self.n_circuits} x n_qubits={self.n_qubits}); got trailing size "
-                f"{got} (input shape {tuple(x.shape)}). Make the preceding layer output "
-                f"{self.in_features} features or change n_circuits / n_qubits."
-            )
+        self.check_input_features(
+            x,
+            f"n_circuits={self.n_circuits} x n_qubits={self.n_qubits}",
+            "change n_circuits / n_qubits",
+        )
         real, cplx = engine.compute_dtypes(x.dtype)
         lead = x.shape[:-1]
         chunks = x.to(real).reshape(-1, self.n_circuits, self.n_qubits)
