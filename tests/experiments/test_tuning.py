@@ -125,11 +125,13 @@ def test_rerun_resumes_and_other_settings_are_refused(tuned) -> None:
     assert len(refused.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.slow  # two tools, three trials and a run: about a minute on 2 cores
-def test_two_processes_tune_one_study_to_one_budget(tmp_path: Path) -> None:
+def tune_one_study_in_two_processes(tmp_path: Path, storage: str) -> None:
+    """Two hqnn-pl-compare processes tune one study in ``storage`` to one budget of 3 trials.
+
+    Shared with tests/experiments/test_tuning_postgres.py (the same check against PostgreSQL).
+    """
     write_config(tmp_path, "cnn", CNN)
     (tmp_path / "space.yaml").write_text(SPACE)
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
     args = ["--config", "cnn.yaml", "--seeds", "1", "--out", "out", "--tune", "3",
             "--search_space", "space.yaml", "--storage", storage, *TINY]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -151,6 +153,11 @@ def test_two_processes_tune_one_study_to_one_budget(tmp_path: Path) -> None:
     assert is_finished(tmp_path / "out" / "runs" / "cnn" / "seed_0")
     best = json.loads((tmp_path / "out" / "compare.json").read_text())["best"]["cnn"]
     assert best["states"] == {"COMPLETE": 3} or sum(best["states"].values()) == 3
+
+
+@pytest.mark.slow  # two tools, three trials and a run: about a minute on 2 cores
+def test_two_processes_tune_one_study_to_one_budget(tmp_path: Path) -> None:
+    tune_one_study_in_two_processes(tmp_path, f"sqlite:///{tmp_path / 'shared.db'}")
 
 
 @pytest.mark.slow  # a trial is killed half-way and continued: about two minutes on 2 cores
