@@ -109,7 +109,7 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.mark.slow  # a PostgreSQL server, two tools, three trials and a run: about a minute
+@pytest.mark.slow  # a PostgreSQL server, two tools, 3 trials and a run: ~2 minutes on 2 cores
 def test_two_processes_tune_one_study_in_postgresql(tmp_path: Path, postgres_url: str) -> None:
     import psycopg2
 
