@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage",
         metavar="URL",
         help="the studies' database (default: sqlite:///<out>/tuning.db); e.g. "
-        "postgresql://user:password@host/db for several machines tuning together",
+        "postgresql+psycopg2://user:password@host/db (pip install 'hqnn-pl[postgres]') for "
+        "several machines tuning together",
     )
     science.add_argument(
         "--margin",
