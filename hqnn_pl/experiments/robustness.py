@@ -65,12 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, help="the run's config.yaml (or its config)")
     parser.add_argument("--ckpt_path", required=True, help="checkpoint to evaluate")
     parser.add_argument("--out", default="robustness", help="output folder")
-    parser.add_argument("--shots", type=int, nargs="*", default=[10, 100, 1000, 10000])
-    parser.add_argument("--depolarizing", type=float, nargs="*", default=[0.001, 0.01, 0.03, 0.1])
     parser.add_argument(
-        "--amplitude_damping", type=float, nargs="*", default=[0.001, 0.01, 0.03, 0.1]
-    )
-    parser.add_argument("--readout", type=float, nargs="*", default=[0.01, 0.03, 0.1, 0.2])
+        "--shots", type=int, nargs="*", default=[10, 100, 1000, 10000],
+        help="shot counts of the noiseless grid (none: skip it; default 10 100 1000 10000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--depolarizing", type=float, nargs="*", default=[0.001, 0.01, 0.03, 0.1],
+        help="depolarizing probabilities after every gate (none: skip; default 0.001 0.01 0.03 "
+        "0.1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--amplitude_damping", type=float, nargs="*", default=[0.001, 0.01, 0.03, 0.1],
+        help="amplitude-damping probabilities after every gate (none: skip; default 0.001 0.01 "
+        "0.03 0.1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--readout", type=float, nargs="*", default=[0.01, 0.03, 0.1, 0.2],
+        help="bit-flip probabilities before every measurement (none: skip; default 0.01 0.03 0.1 "
+        "0.2)",
+    )  # fmt: skip
     parser.add_argument("--noise_shots", type=int, default=None, help="shots for the noise grid")
     parser.add_argument(
         "--devices", nargs="*", default=[], help="IBM fake-provider devices, e.g. fake_torino"
@@ -79,8 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--optimization_level", type=int, default=1, help="transpiler level for --devices"
     )
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="evaluations per sampled setting, each with its own "
+        "shot seed (3)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=int, default=0, help="shot seeds are seed * 1000 + repeat (0)"
+    )
     parser.add_argument(
         "--max_samples", type=int, default=None, help="evaluate the first N test samples only"
     )
