@@ -303,7 +303,11 @@ def main() -> None:
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
     )
     parser.add_argument(
-        "--sections", type=int, nargs="+", choices=range(1, 7), default=list(range(1, 7)),
+        "--sections",
+        type=int,
+        nargs="+",
+        choices=range(1, 7),
+        default=list(range(1, 7)),
         help="which of the numbered measurements to run (default: all)",
     )
     args = parser.parse_args()

@@ -38,6 +38,7 @@ UNCHECKED: dict[str, str] = {
     ),
 }
 
+
 @dataclass(frozen=True)
 class Command:
     """One command line shown in the docs."""

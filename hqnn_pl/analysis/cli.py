@@ -34,6 +34,7 @@ __all__ = ["build_model", "count_train_samples", "main"]
 HARDWARE = "hardware_cost"
 ALL_MEASURES = (*MEASURES, HARDWARE)
 
+
 def build_model(configs: list[Path]) -> tuple[nn.Module, int]:
     """Instantiate the model of ``hqnn-pl`` configs (their ``model`` and ``data`` sections).
 

@@ -82,6 +82,4 @@ def entangling_capability(
     batch_inputs = inputs.to(torch.float64).expand(samples, -1)
     states = circuit_states(spec.qfunc, batch_inputs, weights, spec.n_qubits, **spec.kwargs)
     values = meyer_wallach(states)
-    return EntanglingResult(
-        mean=float(values.mean()), std=float(values.std()), samples=samples
-    )
+    return EntanglingResult(mean=float(values.mean()), std=float(values.std()), samples=samples)

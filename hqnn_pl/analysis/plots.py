@@ -50,14 +50,19 @@ def plot_fourier(result: FourierResult, path: Path, title: str, dpi: int = 120) 
         varying = np.ptp(values, axis=0) > 1e-12  # constant ones (e.g. Im c(0,0) = 0) as dots
         if varying.any():
             parts = axis.violinplot(
-                [values[:, i] for i in positions[varying]], positions=positions[varying],
-                showextrema=False, widths=0.8,
+                [values[:, i] for i in positions[varying]],
+                positions=positions[varying],
+                showextrema=False,
+                widths=0.8,
             )
             for body in parts["bodies"]:
                 body.set_alpha(0.5)
         for circuit, row in enumerate(part(actual)):
             axis.scatter(
-                positions + 0.08 * (circuit - (len(actual) - 1) / 2), row, s=10, zorder=3,
+                positions + 0.08 * (circuit - (len(actual) - 1) / 2),
+                row,
+                s=10,
+                zorder=3,
                 label=f"circuit {circuit} (actual weights)",
             )
         axis.axhline(0.0, color="gray", linewidth=0.5)
@@ -111,7 +116,11 @@ def plot_gradient_variance(
     colours = plt.cm.viridis(np.linspace(0, 1, len(result.depths)))
     for i, depth in enumerate(result.depths):
         axes[0].semilogy(
-            result.qubits, result.variance[i], marker="o", markersize=3, color=colours[i],
+            result.qubits,
+            result.variance[i],
+            marker="o",
+            markersize=3,
+            color=colours[i],
             label=f"depth {depth}",
         )
     axes[0].set_xlabel("qubits")
@@ -120,7 +129,11 @@ def plot_gradient_variance(
     colours = plt.cm.plasma(np.linspace(0, 0.9, len(result.qubits)))
     for j, n_qubits in enumerate(result.qubits):
         axes[1].semilogy(
-            result.depths, result.variance[:, j], marker="o", markersize=3, color=colours[j],
+            result.depths,
+            result.variance[:, j],
+            marker="o",
+            markersize=3,
+            color=colours[j],
             label=f"{n_qubits} qubits",
         )
     axes[1].set_xlabel("depth")

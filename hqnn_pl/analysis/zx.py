@@ -313,8 +313,12 @@ def draw_reduced(result: ZXResult, path: Path, dpi: int = 120) -> Path:
         qubits = [-graph.qubit(v) for v in graph.vertices()]
         for vertex, label in result.labels.items():
             axes.text(
-                graph.row(vertex), -graph.qubit(vertex) + 0.3, label, ha="center",
-                fontsize=5, color="darkred",
+                graph.row(vertex),
+                -graph.qubit(vertex) + 0.3,
+                label,
+                ha="center",
+                fontsize=5,
+                color="darkred",
             )
         axes.set_xlim(min(rows) - 1, max(rows) + 1)
         axes.set_ylim(min(qubits) - 1, max(qubits) + 1)

@@ -161,8 +161,9 @@ class RunPictures(Callback):
             for i, row in enumerate(matrix):
                 for j, value in enumerate(row):
                     colour = "white" if value > peak / 2 else "black"
-                    axis.text(j, i, str(int(value)), ha="center", va="center", fontsize=7,
-                              color=colour)
+                    axis.text(
+                        j, i, str(int(value)), ha="center", va="center", fontsize=7, color=colour
+                    )
         total = sum(map(sum, matrix)) or 1
         correct = sum(matrix[i][i] for i in ticks)
         axis.set_title(f"test confusion matrix (accuracy {correct / total:.4f})", fontsize=9)

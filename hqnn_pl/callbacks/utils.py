@@ -53,6 +53,7 @@ is_quantum_module = is_quantum_layer
 """Whether a module is one of hqnn-pl's quantum layers (``hqnn_pl.quantum.layers``' test,
 re-exported with :func:`quantum_layers` for the callbacks)."""
 
+
 def log_hyperparams(trainer: Trainer, params: dict[str, Any]) -> None:
     """Log ``params`` as hyperparameters to every logger, never failing the run for W&B."""
     for logger in trainer.loggers:

@@ -85,9 +85,7 @@ class RandomQuanvNet(HybridClassifier):
                 "every epoch instead of sampling anew: set --model.init_args.cache_features "
                 "false (or shots null for exact features)."
             )
-        super().__init__(
-            num_classes, in_channels, image_size, execution, quantum_block, **kwargs
-        )
+        super().__init__(num_classes, in_channels, image_size, execution, quantum_block, **kwargs)
 
     def configure_network(self) -> nn.Module:
         """Build the (cached) random quanvolution and the MLP classifier."""

@@ -106,9 +106,7 @@ def _newest_readable(folder: Path) -> tuple[Path, dict[str, Any]]:
     )
 
 
-def _run_checkpoint_folder(
-    config: Any, experiment: dict[str, Any] | None
-) -> tuple[Path, Any]:
+def _run_checkpoint_folder(config: Any, experiment: dict[str, Any] | None) -> tuple[Path, Any]:
     """The checkpoint folder ``--ckpt_path last`` resumes from, and the logger entry to point.
 
     The logger entry is returned when the folder is ``<run folder>/checkpoints`` of that

@@ -132,8 +132,10 @@ def test_expressibility_of_5_qubits_depth_3_is_fast() -> None:
     start = time.perf_counter()
     expressibility(spec, inputs, pairs=5000)
     elapsed = time.perf_counter() - start
-    print(f"expressibility, 5 qubits depth 3, 5000 pairs: {elapsed:.2f} s, "
-          f"{torch.get_num_threads()} torch threads")
+    print(
+        f"expressibility, 5 qubits depth 3, 5000 pairs: {elapsed:.2f} s, "
+        f"{torch.get_num_threads()} torch threads"
+    )
     assert elapsed < 2.0
 
 
@@ -171,5 +173,3 @@ def test_gradient_variance_decreases_with_qubits_for_deep_circuits() -> None:
 def test_gradient_variance_needs_a_family() -> None:
     with pytest.raises(ConfigurationError, match="fixed size"):
         gradient_variance_scan(circuit_spec(Quanv2d()))
-
-

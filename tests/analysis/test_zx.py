@@ -20,8 +20,13 @@ def _redundant(inputs, weights):
 
 def test_two_consecutive_rz_are_reported_as_redundant() -> None:
     spec = CircuitSpec(
-        name="redundant", qfunc=_redundant, kwargs={}, n_qubits=2, n_inputs=2,
-        weight_shape=(3,), input_kind="angle",
+        name="redundant",
+        qfunc=_redundant,
+        kwargs={},
+        n_qubits=2,
+        n_inputs=2,
+        weight_shape=(3,),
+        input_kind="angle",
         circuit_weights=torch.zeros(1, 3, dtype=torch.float64),
     )
     result = zx_analysis(spec)

@@ -21,6 +21,5 @@ def test_multi_seed_is_the_compare_tool(tmp_path) -> None:
     assert result.returncode == 2
     config = CONFIGS / "quickstart.yaml"
     assert result.stderr.strip() == (
-        f"hqnn-pl-compare: error: The same config is given twice ({config}): give each config "
-        "once."
+        f"hqnn-pl-compare: error: The same config is given twice ({config}): give each config once."
     )

@@ -45,9 +45,10 @@ def test_a_full_disk_is_one_line_and_leaves_no_empty_file(
 
 def test_a_picture_that_does_not_fit_leaves_no_file(tiny_disk: Path) -> None:
     target = tiny_disk / "curves.png"
-    with pytest.raises(ConfigurationError, match="No space left"), atomic_path(
-        target, "draw curves.png"
-    ) as partial:
+    with (
+        pytest.raises(ConfigurationError, match="No space left"),
+        atomic_path(target, "draw curves.png") as partial,
+    ):
         partial.write_bytes(b"x" * 400_000)
     assert list(tiny_disk.iterdir()) == []
 

@@ -40,9 +40,7 @@ def test_a_value_of_the_wrong_type_names_key_value_and_type(
 
 
 def test_a_class_argument_of_the_wrong_type(capsys: pytest.CaptureFixture[str]) -> None:
-    line = one_line_error(
-        capsys, "fit", "--config", QUICKSTART, "--model.init_args.depth", "deep"
-    )
+    line = one_line_error(capsys, "fit", "--config", QUICKSTART, "--model.init_args.depth", "deep")
     assert "--model.init_args.depth deep: expected int" in line
     assert "--model.help HQNNParallel" in line
 

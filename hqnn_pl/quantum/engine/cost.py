@@ -88,9 +88,7 @@ def _fused_width(n_qubits: int) -> int:
     return full * 2**FUSE_WIRES + (2**rest if rest else 0)
 
 
-def dense_cost(
-    n_qubits: int, layers: int, circuits: int, batch: int, host: bool = False
-) -> float:
+def dense_cost(n_qubits: int, layers: int, circuits: int, batch: int, host: bool = False) -> float:
     """Modelled nanoseconds of one forward and backward pass of the dense method.
 
     ``host``: the unitary is built in NumPy (CPU, see ``host_unitary.use_host``), about three

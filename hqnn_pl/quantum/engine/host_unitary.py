@@ -150,11 +150,7 @@ def use_host(device: torch.device, n_qubits: int) -> bool:
         True on the CPU outside ``torch.compile`` (which cannot trace NumPy calls on
         tensors) and a qubit count in :data:`HOST_QUBITS`.
     """
-    return (
-        n_qubits in HOST_QUBITS
-        and device.type == "cpu"
-        and not torch.compiler.is_compiling()
-    )
+    return n_qubits in HOST_QUBITS and device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def _rot(angles: np.ndarray, to_half: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:

@@ -130,9 +130,7 @@ def _exact_route(execution: Execution, shape: CircuitShape, call: _Call) -> str:
     n, routes, method = shape.n_qubits, shape.routes, execution.method
     amplitudes = {"dense", "gatewise"} & set(routes)
     if method == "heisenberg" or (
-        method == "auto"
-        and "heisenberg" in routes
-        and (n <= HEISENBERG_QUBITS or not amplitudes)
+        method == "auto" and "heisenberg" in routes and (n <= HEISENBERG_QUBITS or not amplitudes)
     ):
         return "heisenberg"
     if shape.fixed_ops is not None:  # one (2N x N) matmul per sample vs a pass per gate

@@ -372,9 +372,7 @@ class QuantumLayer(nn.Module, abc.ABC):
         if ex.noise is not None:
             extra += f", noise={ex.noise!r}"
         if ex.backend == "pennylane":
-            extra += (
-                f", device={ex.device!r}, diff_method={ex.diff_method!r}, shots={ex.shots!r}"
-            )
+            extra += f", device={ex.device!r}, diff_method={ex.diff_method!r}, shots={ex.shots!r}"
         return extra
 
 
