@@ -337,9 +337,22 @@ class CircuitLayer(QuantumLayer):
         """Gate parameters that depend on the weights, and on the inputs, per circuit."""
         return self.compiled.n_entries("weights"), self.compiled.n_entries("inputs")
 
+    @property
+    def measurement_settings(self) -> int:
+        """Circuits a device runs per copy and sample: one per qubit-wise commuting group.
+
+        ``<X0>`` and ``<Z0>`` need two settings (the circuit measured in two bases); words on
+        other wires and ``probs`` share one when their Paulis agree wire by wire.
+        """
+        measured = range(len(self.compiled.measurements))
+        return max(1, len(self._program("exact")._shot_groups(measured)))
+
     def executions_per_call(self, x: Tensor) -> int:
-        """One execution per circuit per sample of ``x`` ``(..., n_circuits * n_inputs)``."""
-        return x.numel() // self.in_features * self.n_circuits
+        """Executions of one call on ``x`` ``(..., n_circuits * n_inputs)``.
+
+        Per sample, every copy runs once per measurement setting (:attr:`measurement_settings`).
+        """
+        return x.numel() // self.in_features * self.n_circuits * self.measurement_settings
 
     def identity(self) -> nn.Module:
         """The features themselves, truncated or zero-padded to the output width."""

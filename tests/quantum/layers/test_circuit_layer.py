@@ -200,7 +200,24 @@ def test_hooks_for_the_tools() -> None:
     assert "RY" in layer.draw()
     weighted, angles = layer.shifted_angles()
     assert angles >= 6 + 2 and weighted >= 18
+    assert layer.measurement_settings == 1  # Z0 Z5, X2 Y3 and probs [1, 4] share a basis
     assert layer.executions_per_call(torch.zeros(5, 6)) == 5
+
+
+def bases_apart(inputs, w):
+    qml.AngleEmbedding(inputs, wires=range(3))
+    qml.RY(w[0], wires=0)
+    qml.CNOT(wires=[0, 1])
+    return [qml.expval(qml.X(0)), qml.expval(qml.Z(0) @ qml.Z(1)), qml.probs([1, 2]),
+            qml.expval(qml.Y(2))]  # fmt: skip
+
+
+def test_a_device_runs_each_copy_once_per_measurement_basis() -> None:
+    # X0 conflicts with Z0 Z1, probs [1, 2] (Z1 Z2) with Y2: two bases at least, and the
+    # greedy grouping finds two (X0 Z1 Z2 and Z0 Z1 Y2), so two circuits a copy and sample
+    layer = CircuitLayer(bases_apart, {"w": 1}, 3, n_circuits=2, seed=0)
+    assert layer.measurement_settings == 2
+    assert layer.executions_per_call(torch.zeros(5, 6)) == 5 * 2 * 2
     assert layer.identity()(torch.ones(2, 6)).shape == (2, layer.out_features)
 
 
