@@ -189,6 +189,10 @@ def measure(
                 print(f"  {pa.LABELS[name]} (full batch): {wrong}")
                 continue
             first[name] = _synced(run, device)
+        except pa.PeerMissing as err:  # installed, but without an adapter for this workload
+            outcomes[name] = Outcome(note="no adapter")
+            print(f"  {err}", file=sys.stderr)
+            continue
         except Exception as err:
             if not _is_oom(err):
                 raise
