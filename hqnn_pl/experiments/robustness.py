@@ -65,25 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, help="the run's config.yaml (or its config)")
     parser.add_argument("--ckpt_path", required=True, help="checkpoint to evaluate")
     parser.add_argument("--out", default="robustness", help="output folder")
-    parser.add_argument(
-        "--shots", type=int, nargs="*", default=[10, 100, 1000, 10000],
-        help="shot counts of the noiseless grid (none: skip it; default 10 100 1000 10000)",
+    grids = (
+        ("--shots", int, [10, 100, 1000, 10000], "shot counts of the noiseless grid"),
+        ("--depolarizing", float, [0.001, 0.01, 0.03, 0.1],
+         "depolarizing probabilities after every gate"),
+        ("--amplitude_damping", float, [0.001, 0.01, 0.03, 0.1],
+         "amplitude-damping probabilities after every gate"),
+        ("--readout", float, [0.01, 0.03, 0.1, 0.2], "bit-flip probabilities before every "
+         "measurement"),
     )  # fmt: skip
-    parser.add_argument(
-        "--depolarizing", type=float, nargs="*", default=[0.001, 0.01, 0.03, 0.1],
-        help="depolarizing probabilities after every gate (none: skip; default 0.001 0.01 0.03 "
-        "0.1)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--amplitude_damping", type=float, nargs="*", default=[0.001, 0.01, 0.03, 0.1],
-        help="amplitude-damping probabilities after every gate (none: skip; default 0.001 0.01 "
-        "0.03 0.1)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--readout", type=float, nargs="*", default=[0.01, 0.03, 0.1, 0.2],
-        help="bit-flip probabilities before every measurement (none: skip; default 0.01 0.03 0.1 "
-        "0.2)",
-    )  # fmt: skip
+    for flag, kind, default, what in grids:
+        values = " ".join(str(v) for v in default)
+        parser.add_argument(
+            flag, type=kind, nargs="*", default=default,
+            help=f"{what} (given with no value: skip this grid; default {values})",
+        )  # fmt: skip
     parser.add_argument("--noise_shots", type=int, default=None, help="shots for the noise grid")
     parser.add_argument(
         "--devices", nargs="*", default=[], help="IBM fake-provider devices, e.g. fake_torino"
