@@ -164,24 +164,35 @@ def offline_runs(wandb_dir: Path) -> list[OfflineRun]:
 class Throttle(Callback):
     """Sleep after every training batch; write ``marker`` at batch ``batch`` of epoch ``epoch``.
 
-    Makes an epoch last long enough to be interrupted in its middle, at a known point.
+    Makes an epoch last long enough to be interrupted in its middle, at a known point: from the
+    marker on, each batch sleeps ``after_marker`` seconds, so a test that signals the process
+    when the marker appears finds it still training even on a busy machine (a 0.05 s sleep left
+    the rest of the epoch 0.2 s, and a signal sent late hit the test phase instead).
     """
 
     def __init__(
-        self, seconds: float = 0.05, marker: str = "marker", epoch: int = 1, batch: int = 3
+        self,
+        seconds: float = 0.05,
+        marker: str = "marker",
+        epoch: int = 1,
+        batch: int = 3,
+        after_marker: float = 3.0,
     ) -> None:
         self.seconds = seconds
         self.marker = marker
         self.epoch = epoch
         self.batch = batch
+        self.after_marker = after_marker
+        self._marked = False
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         del pl_module, outputs, batch
-        time.sleep(self.seconds)
+        time.sleep(self.after_marker if self._marked else self.seconds)
         if trainer.current_epoch == self.epoch and batch_idx == self.batch:
             Path(self.marker).write_text(str(trainer.global_step))
+            self._marked = True
 
 
 class RankStateDump(Callback):
