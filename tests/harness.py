@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -57,8 +58,19 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT's default action, whatever the test process inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
-    """Start ``python -m hqnn_pl <args>`` in ``cwd``; stdout and stderr go to files there."""
+    """Start ``python -m hqnn_pl <args>`` in ``cwd``; stdout and stderr go to files there.
+
+    The child gets SIGINT's default action, so Python turns it into ``KeyboardInterrupt`` as at
+    a terminal: a test suite started in the background by a non-interactive shell (``pytest
+    &``, as some CI scripts do) inherits SIGINT *ignored*, and a Ctrl-C test would then see its
+    fit finish with status 0.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "hqnn_pl", *args],
         cwd=cwd,
@@ -66,6 +78,7 @@ def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
         stdout=(cwd / "stdout.txt").open("w"),
         stderr=(cwd / "stderr.txt").open("w"),
         text=True,
+        preexec_fn=_default_sigint,
     )
 
 

@@ -166,8 +166,7 @@ class Throttle(Callback):
 
     Makes an epoch last long enough to be interrupted in its middle, at a known point: from the
     marker on, each batch sleeps ``after_marker`` seconds, so a test that signals the process
-    when the marker appears finds it still training even on a busy machine (a 0.05 s sleep left
-    the rest of the epoch 0.2 s, and a signal sent late hit the test phase instead).
+    when the marker appears finds it still training even on a busy machine.
     """
 
     def __init__(
