@@ -73,6 +73,10 @@ class ShotsMixin:
         signs = _word("".join("Z" if c != "I" else "I" for c in word), wires, self.n)[1].real
         return freq @ torch.as_tensor(signs, dtype=freq.dtype, device=freq.device)
 
+    def measurement_bases(self) -> int:
+        """Bases the measurements need: their qubit-wise commuting groups (at least one)."""
+        return max(1, len(self._shot_groups(range(len(self.cc.measurements)))))
+
     def _shot_groups(self, which: Any) -> list[tuple[dict[int, str], list[tuple[Any, ...]]]]:
         """Qubit-wise commuting groups of measurements ``which`` (probs: Z on their wires)."""
         groups: list[tuple[dict[int, str], list[tuple[Any, ...]]]] = []

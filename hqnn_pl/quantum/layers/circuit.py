@@ -344,8 +344,7 @@ class CircuitLayer(QuantumLayer):
         ``<X0>`` and ``<Z0>`` need two settings (the circuit measured in two bases); words on
         other wires and ``probs`` share one when their Paulis agree wire by wire.
         """
-        measured = range(len(self.compiled.measurements))
-        return max(1, len(self._program("exact")._shot_groups(measured)))
+        return self._program("exact").measurement_bases()
 
     def executions_per_call(self, x: Tensor) -> int:
         """Executions of one call on ``x`` ``(..., n_circuits * n_inputs)``.
