@@ -18,7 +18,9 @@ Routes (:data:`ROUTES`) name the code path that runs one call of the torch backe
   (the unitary built in NumPy with a written-out backward, CPU), ``host_readout`` (the whole
   circuit in NumPy as one autograd node, CPU, small circuits), ``shifted`` (the unitary's
   gradient from shifted unitaries), ``gatewise`` (a state vector gate by gate, adjoint
-  backward), ``heisenberg`` (Pauli strings of small quanvolution patches);
+  backward), ``fused`` (a user circuit's gates fused into blocks of a few wires, its input
+  gates as diagonal phase layers: :mod:`~hqnn_pl.quantum.engine.fused`), ``heisenberg``
+  (Pauli strings of small quanvolution patches);
 * noise and/or shots: ``dense_shots`` (shots without noise, distribution from the dense unitary),
   ``density`` (observables evolved through the noise channels, any shots), ``pauli_transfer``
   (exact noisy quanvolutions in the Pauli-transfer picture);
@@ -68,6 +70,7 @@ Route = Literal[
     "host_readout",
     "shifted",
     "gatewise",
+    "fused",
     "heisenberg",
     "dense_shots",
     "density",
@@ -76,7 +79,9 @@ Route = Literal[
 ]
 ROUTES: tuple[str, ...] = Route.__args__
 """Every value of ``route``."""
-EXACT_ROUTES = ("dense", "host_unitary", "host_readout", "shifted", "gatewise", "heisenberg")
+EXACT_ROUTES = (
+    "dense", "host_unitary", "host_readout", "shifted", "gatewise", "fused", "heisenberg",
+)  # fmt: skip
 """Routes of noise-free exact execution on the torch backend."""
 NOISY_ROUTES = ("dense_shots", "density", "pauli_transfer", "device")
 """Routes of the torch backend with noise and/or shots."""

@@ -128,7 +128,7 @@ class CircuitProgram(ShotsMixin):
         self._flip = sum(np.kron(k, k.conj()) for k in kraus)
         self.n = cc.n_qubits
         self.steps = self._plan(cc.ops)
-        self.groups = self._groups(cc.ops)
+        self.groups = self.parameter_groups(cc.ops)
         self._indices: dict[tuple[Any, ...], Any] = {}
         self._dense_index: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._words = {}
@@ -170,7 +170,8 @@ class CircuitProgram(ShotsMixin):
         return steps
 
     @staticmethod
-    def _groups(ops: list[CompiledOp]) -> dict[Any, list[int]]:
+    def parameter_groups(ops: list[CompiledOp]) -> dict[Any, list[int]]:
+        """Parametrised ops whose matrices one call builds: ``{(type, hyper, kind, ...): ops}``."""
         groups: dict[Any, list[int]] = {}
         for index, op in enumerate(ops):
             if op.kind in ("weights", "inputs") and op.mode[0] == "generator":
@@ -185,33 +186,44 @@ class CircuitProgram(ShotsMixin):
     def matrices(self, params: dict[str, Tensor], cplx: torch.dtype) -> dict[int, Tensor]:
         """Matrices ``(C, L, d, d)`` of every parametrised op, one compute_matrix per group."""
         out: dict[int, Tensor] = {}
-        for (op_type, _, kind, shapes, _, _), members in self.groups.items():
-            vec = params[kind]
-            lead = vec.shape[:2]
-            first = self.cc.ops[members[0]]
-            args = []
-            for k, shape in enumerate(shapes):
-                table = self._index(members, k)
-                idx = _const_tensor(id(table), table, vec.device, torch.long)
-                values = vec.index_select(-1, idx).reshape(*lead, len(members), -1)
-                values = values.movedim(2, 0).reshape(len(members) * lead.numel(), *shape)
-                args.append(values)
-            if first.mode[0] == "generator":  # V_g diag(e^{iθλ_g}) V_g^† of every gate g
-                eig, basis = self._generators(members)
-                eigvals = _const_tensor(id(eig), eig, vec.device, vec.dtype)
-                vecs = _const_tensor(id(basis), basis, vec.device, cplx)
-                angles = args[0].reshape(len(members), -1, 1)
-                phases = torch.polar(torch.ones_like(angles), angles * eigvals[:, None])
-                mats = (vecs[:, None] * phases[..., None, :]) @ vecs[:, None].mH
-            elif op_type is qml.Rot:
-                mats = _rot(*args, cplx)
-            else:
-                mats = op_type.compute_matrix(*args, **dict(first.hyper))
-                mats = torch.as_tensor(mats).to(cplx)
-            mats = mats.reshape(len(members), *lead, *mats.shape[-2:])
+        for members in self.groups.values():
+            mats = self.group_matrices(members, params, cplx)
             for g, i in enumerate(members):
                 out[i] = mats[g]
         return out
+
+    def op_matrix(self, index: int, params: dict[str, Tensor], cplx: torch.dtype) -> Tensor:
+        """The matrix ``(C, L, d, d)`` of one parametrised op."""
+        return self.group_matrices([index], params, cplx)[0]
+
+    def group_matrices(
+        self, members: list[int], params: dict[str, Tensor], cplx: torch.dtype
+    ) -> Tensor:
+        """Matrices ``(G, C, L, d, d)`` of ops of one group of :meth:`parameter_groups`."""
+        first = self.cc.ops[members[0]]
+        op_type, shapes = first.op_type, first.shapes
+        vec = params[first.kind]
+        lead = vec.shape[:2]
+        args = []
+        for k, shape in enumerate(shapes):
+            table = self._index(members, k)
+            idx = _const_tensor(id(table), table, vec.device, torch.long)
+            values = vec.index_select(-1, idx).reshape(*lead, len(members), -1)
+            values = values.movedim(2, 0).reshape(len(members) * lead.numel(), *shape)
+            args.append(values)
+        if first.mode[0] == "generator":  # V_g diag(e^{iθλ_g}) V_g^† of every gate g
+            eig, basis = self._generators(members)
+            eigvals = _const_tensor(id(eig), eig, vec.device, vec.dtype)
+            vecs = _const_tensor(id(basis), basis, vec.device, cplx)
+            angles = args[0].reshape(len(members), -1, 1)
+            phases = torch.polar(torch.ones_like(angles), angles * eigvals[:, None])
+            mats = (vecs[:, None] * phases[..., None, :]) @ vecs[:, None].mH
+        elif op_type is qml.Rot:
+            mats = _rot(*args, cplx)
+        else:
+            mats = op_type.compute_matrix(*args, **dict(first.hyper))
+            mats = torch.as_tensor(mats).to(cplx)
+        return mats.reshape(len(members), *lead, *mats.shape[-2:])
 
     def _generators(self, members: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Stacked eigenvalues ``(G, d)`` and eigenvectors ``(G, d, d)`` of the generators."""

@@ -10,7 +10,9 @@ pays one dictionary lookup. The rules, in order:
 * with noise or shots: ``dense_shots`` (shots without noise, up to
   :data:`DENSE_SHOT_QUBITS`), ``pauli_transfer`` (exact noisy quanvolutions up to
   :data:`PAULI_TRANSFER_QUBITS`), else ``density``;
-* noise-free: ``heisenberg`` for quanvolution patches of up to :data:`HEISENBERG_QUBITS`; a
+* noise-free: ``heisenberg`` for quanvolution patches of up to :data:`HEISENBERG_QUBITS`;
+  ``fused`` for a user's circuit (:class:`~hqnn_pl.quantum.CircuitLayer`) unless its method is
+  ``dense``; a
   fixed circuit (unitary built once) takes ``dense`` while its ``4^n`` matmul is at most the
   gate-wise work; a trained circuit takes the faster method by the cost model
   (:func:`~.cost.choose_method`), and within the dense method ``host_readout``, ``shifted``,
@@ -42,6 +44,7 @@ _METHOD_OF_ROUTE = {
     "host_readout": "dense",
     "shifted": "dense",
     "gatewise": "gatewise",
+    "fused": "gatewise",
     "heisenberg": "heisenberg",
 }
 
@@ -128,11 +131,14 @@ def _noisy_route(execution: Execution, shape: CircuitShape) -> str:
 
 def _exact_route(execution: Execution, shape: CircuitShape, call: _Call) -> str:
     n, routes, method = shape.n_qubits, shape.routes, execution.method
-    amplitudes = {"dense", "gatewise"} & set(routes)
+    amplitudes = {"dense", "gatewise", "fused"} & set(routes)
     if method == "heisenberg" or (
         method == "auto" and "heisenberg" in routes and (n <= HEISENBERG_QUBITS or not amplitudes)
     ):
         return "heisenberg"
+    if "fused" in routes and method in ("auto", "gatewise"):  # a user's circuit, state vector
+        call.check_memory(shape, "gatewise")
+        return "fused"
     if shape.fixed_ops is not None:  # one (2N x N) matmul per sample vs a pass per gate
         if method == "auto":
             method = "dense" if 4**n <= 4 * 2**n * shape.fixed_ops else "gatewise"

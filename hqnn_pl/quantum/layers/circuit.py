@@ -30,6 +30,7 @@ from hqnn_pl.quantum.engine import cost as engine_cost
 from hqnn_pl.quantum.engine import density
 from hqnn_pl.quantum.engine.circuit_run import CircuitProgram, gate_parameters
 from hqnn_pl.quantum.engine.compile import CompiledCircuit, compile_circuit
+from hqnn_pl.quantum.engine.fused import FusedProgram
 from hqnn_pl.quantum.engine.planner import CircuitShape
 from hqnn_pl.quantum.execution import Execution, as_execution
 from hqnn_pl.quantum.layers.base import (
@@ -43,7 +44,7 @@ from hqnn_pl.quantum.spec import CircuitSpec
 
 __all__ = ["ROUTES", "CircuitLayer", "OutputWidth"]
 
-ROUTES = ("dense", "gatewise", "dense_shots", "density")
+ROUTES = ("fused", "dense", "gatewise", "dense_shots", "density")
 """The routes of :class:`CircuitLayer` on the torch backend."""
 
 _COMPILED: dict[tuple[Any, ...], CompiledCircuit] = {}
@@ -65,6 +66,17 @@ def _compiled(
             model = dataclasses.replace(noise, readout=0.0).pennylane_model()
         _COMPILED[key] = compile_circuit(circuit, shapes, n_qubits, n_inputs, model)
     return _COMPILED[key]
+
+
+_FUSED: dict[int, tuple[CompiledCircuit, FusedProgram]] = {}
+
+
+def _fused_program(cc: CompiledCircuit) -> FusedProgram:
+    """The ``fused`` route's plan of ``cc``, made once per compiled circuit."""
+    entry = _FUSED.get(id(cc))
+    if entry is None or entry[0] is not cc:
+        entry = _FUSED[id(cc)] = (cc, FusedProgram(cc))
+    return entry[1]
 
 
 class OutputWidth(nn.Module):
@@ -378,6 +390,9 @@ class CircuitLayer(QuantumLayer):
             self._programs[key] = CircuitProgram(cc, density=key == "noisy", readout=readout)
         return self._programs[key]
 
+    def _fused(self) -> FusedProgram:
+        return _fused_program(self._program("exact").cc)
+
     @_exact_precision
     def forward(self, x: Tensor) -> Tensor:
         """Run every copy of the circuit on its chunk of ``x``.
@@ -426,7 +441,10 @@ class CircuitLayer(QuantumLayer):
         if route == "density":
             self._check_density(batch, chunks.dtype)
         params = gate_parameters(program.cc, chunks, weights)
-        state = program.run(params, cplx, batch, dense=route == "dense")
+        if route in ("fused", "dense_shots"):
+            state = self._fused().run(program, params, cplx, batch)
+        else:
+            state = program.run(params, cplx, batch, dense=route == "dense")
         if self._sampler is not None:
             return program.sampled(state, self._sampler)
         return program.measure(state)

@@ -44,13 +44,14 @@ def _check_against_qnode(entry: BatteryCircuit, route: str, batch: int = 3) -> N
 
 
 @pytest.mark.parametrize("entry", BATTERY, ids=lambda e: e.name)
-@pytest.mark.parametrize("route", ["gatewise", "dense"])
+@pytest.mark.parametrize("route", ["fused", "gatewise", "dense"])
 def test_battery_matches_default_qubit(entry: BatteryCircuit, route: str) -> None:
     _check_against_qnode(entry, route, batch=5 if route == "dense" else 3)
 
 
 @pytest.mark.parametrize("entry", MORE, ids=lambda e: e.name)
 def test_more_battery_circuits_match(entry: BatteryCircuit) -> None:
+    _check_against_qnode(entry, "fused")
     _check_against_qnode(entry, "gatewise")
     _check_against_qnode(entry, "dense", batch=16)
 
@@ -71,6 +72,7 @@ def reuploading(inputs, w, shared):
 def test_handwritten_reuploading_circuit_and_parameter_names() -> None:
     entry = BatteryCircuit("reuploading", reuploading, {"w": (21,), "shared": (1,)}, 6, 6)
     _check_against_qnode(entry, "gatewise")
+    _check_against_qnode(entry, "fused")
     layer = CircuitLayer(reuploading, {"w": 21, "shared": 1}, 6, seed=3)
     assert [n for n, _ in layer.named_parameters()] == ["w", "shared"]
     assert layer.w.shape == (21,) and layer.out_features == 2 + 4
