@@ -21,8 +21,8 @@ qulacs' gate fusion:
   order; a block's wires are made the last (or first) axes, by one permute only where they are
   not already, and the block multiplies the state as a ``(rows, d) @ (d, d)`` product.
 
-Input-dependent gates with no single-parameter generator (``CRot``, ``QubitUnitary`` of inputs)
-run alone as per-sample matrices. ``k`` is chosen per circuit by a cost model
+Input-dependent gates with no single-parameter generator (``U3``, ``U2``) run alone as
+per-sample matrices. ``k`` is chosen per circuit by a cost model
 (:func:`choose_block_qubits`). Everything is exact: the tests hold this route to
 ``default.qubit`` at 1e-10 in float64.
 """
@@ -40,6 +40,7 @@ from torch import Tensor
 from hqnn_pl.quantum.engine.circuit_run import CircuitProgram
 from hqnn_pl.quantum.engine.circuit_tables import _bits, _const_tensor
 from hqnn_pl.quantum.engine.compile import CompiledCircuit
+from hqnn_pl.quantum.engine.fused_evolve import evolve
 
 __all__ = ["FusedProgram", "choose_block_qubits"]
 
@@ -125,15 +126,18 @@ def _split(cc: CompiledCircuit) -> list[_Gate]:
 class _Block:
     wires: set[int]
     gates: list[_Gate]
+    after_layer: bool = False  # holds a gate that must follow the pending phase layer
 
 
 def _fuse(gates: list[_Gate], n: int, k: int) -> list[Any]:
     """Greedy fusion into blocks of at most ``k`` wires, diagonal layers and sample gates.
 
-    A diagonal gate closes the open blocks on its wires and joins the pending layer; a gate
-    that mixes a wire of the pending layer emits the layer first (a gate block-diagonal on
-    those wires commutes with it and does not); a gate joins the open blocks on its wires when
-    their wires, with its own, number at most ``k``, else those blocks close and it opens one.
+    Diagonal gates collect in a pending layer until one of them cannot join it. A gate joins
+    the open blocks on its wires while their wires, with its own, number at most ``k`` (else
+    those blocks close and it opens one); a block holding a gate that mixes a wire of the
+    pending layer (a gate block-diagonal there commutes with it) is marked to follow the
+    layer, so closing it, or a diagonal gate on its wires, emits the layer first. Blocks
+    without the mark close before the layer.
 
     Returns:
         ``_Block``, ``("diag", gates)`` and ``("sample", gate)`` items in an order equivalent
@@ -148,41 +152,49 @@ def _fuse(gates: list[_Gate], n: int, k: int) -> list[Any]:
         return list({id(open_blocks[w]): open_blocks[w] for w in wires if w in open_blocks}
                     .values())  # fmt: skip
 
-    def close(wires: Any) -> None:
-        for block in touching(wires):
-            out.append(block)
-            for w in block.wires:
-                del open_blocks[w]
-
     def flush() -> None:
         nonlocal layer, layer_wires
         if layer:
             out.append(("diag", layer))
             layer, layer_wires = [], set()
+            for block in open_blocks.values():
+                block.after_layer = False
+
+    def close(blocks: list[_Block]) -> None:
+        if any(b.after_layer for b in blocks):
+            flush()
+        for block in blocks:
+            out.append(block)
+            for w in block.wires:
+                del open_blocks[w]
 
     for gate in gates:
+        blocks = touching(gate.wires)
         if gate.kind == "diag":
-            close(gate.wires)
+            if any(b.after_layer for b in blocks):
+                flush()
+            close(blocks)
             layer.append(gate)
             layer_wires.update(gate.wires)
             continue
-        if layer_wires.intersection(gate.wires) - gate.keeps:
-            flush()
+        after = bool(layer_wires.intersection(gate.wires) - gate.keeps)
         if gate.kind == "sample":
-            close(gate.wires)
+            if after:
+                flush()
+            close(blocks)
             out.append(("sample", gate))
             continue
-        blocks = touching(gate.wires)
         union = set(gate.wires).union(*(b.wires for b in blocks))
         if blocks and len(union) <= k:
-            block = _Block(union, [g for b in blocks for g in b.gates] + [gate])
+            block = _Block(union, [g for b in blocks for g in b.gates] + [gate],
+                           after or any(b.after_layer for b in blocks))  # fmt: skip
         else:
-            close(gate.wires)
-            block = _Block(set(gate.wires), [gate])
+            close(blocks)
+            block = _Block(set(gate.wires), [gate], after)
         for w in block.wires:
             open_blocks[w] = block
     flush()
-    close(range(n))
+    close(touching(range(n)))
     return out
 
 
@@ -384,66 +396,18 @@ class FusedProgram:
             batch: int) -> Tensor:  # fmt: skip
         """The final state ``(C, B, 2^n)`` in wire order (as :meth:`CircuitProgram.run`)."""
         n = self.n
-        device = params["inputs"].device
         angles = params["inputs"].transpose(1, 2)  # (C, P, S)
-        mats = self.block_matrices(program, params, cplx)
+        blocks = self.block_matrices(program, params, cplx)
+        samples = {s.size: program.op_matrix(s.size, params, cplx)
+                   for s in self.steps if s.kind == "sample"}  # fmt: skip
         circuits = params["weights"].shape[0]
-        state = torch.zeros(circuits, 2**n, 1, dtype=cplx, device=device)
-        state[:, 0] = 1.0
-        samples: dict[int, Tensor] = {}
-        for step in self.steps:
-            c, s = state.shape[0], state.shape[-1]
-            if step.kind == "permute":
-                view = state.view(c, *([2] * n), s)
-                axes = (0, *(1 + a for a in step.axes), n + 1)
-                state = view.permute(axes).reshape(c, 2**n, s)
-            elif step.kind == "diag":
-                state = self._phases(state, self.layers[step.index], angles)
-            elif step.kind == "block":
-                state = self._apply(state, mats[step.size][:, step.index, None], step.start)
-            else:
-                if step.size not in samples:
-                    samples[step.size] = program.op_matrix(step.size, params, cplx)
-                state = self._apply_sample(state, samples[step.size], step.start)
+        initial = torch.zeros(circuits, 2**n, 1, dtype=cplx, device=angles.device)
+        initial[:, 0] = 1.0
+        state = evolve(self, angles, blocks, samples, initial)
         c, s = state.shape[0], state.shape[-1]
         view = state.view(c, *([2] * n), s)
         state = view.permute(0, n + 1, *(1 + a for a in self.final_axes)).reshape(c, s, 2**n)
         return state.expand(c, batch, -1) if s == 1 else state
-
-    def _phases(self, state: Tensor, chunks: list[_Chunk], angles: Tensor) -> Tensor:
-        """A diagonal layer: ``ψ · e^{iΘλ}``, the phases built chunk by chunk."""
-        n, device, real = self.n, state.device, angles.dtype
-        first, last = chunks[0].start, chunks[-1].stop
-        phase = None
-        for chunk in chunks:
-            idx = _const_tensor(id(chunk.entries), chunk.entries, device, torch.long)
-            lam = _const_tensor(id(chunk.table), chunk.table, device, real)
-            theta = lam @ angles.index_select(1, idx)  # (C, 2^width, S)
-            part = torch.polar(torch.ones_like(theta), theta).view(
-                theta.shape[0], *([1] * (chunk.start - first)), *([2] * (chunk.stop - chunk.start)),
-                *([1] * (last - chunk.stop)), theta.shape[-1])  # fmt: skip
-            phase = part if phase is None else phase * part
-        c, s = state.shape[0], state.shape[-1]
-        view = state.view(c, 2**first, *([2] * (last - first)), 2 ** (n - last), s)
-        out = view * phase.unsqueeze(1).unsqueeze(-2)
-        return out.reshape(out.shape[0], 2**n, out.shape[-1])
-
-    @staticmethod
-    def _apply(state: Tensor, matrix: Tensor, start: int) -> Tensor:
-        """``matrix`` ``(C, 1, d, d)`` on the qubit axes ``[start, start + log2 d)``."""
-        c, size, s = state.shape
-        d = matrix.shape[-1]
-        out = matrix @ state.view(c, 2**start, d, size // (d * 2**start) * s)
-        return out.view(c, size, s)
-
-    @staticmethod
-    def _apply_sample(state: Tensor, matrix: Tensor, start: int) -> Tensor:
-        """A per-sample ``matrix`` ``(C, S, d, d)`` on the axes ``[start, start + log2 d)``."""
-        c, size, s = state.shape
-        d = matrix.shape[-1]
-        view = state.view(c, 2**start, d, size // (d * 2**start), s)
-        out = torch.einsum("csij,cajrs->cairs", matrix, view)
-        return out.reshape(c, size, out.shape[-1])
 
 
 def choose_block_qubits(gates: list[_Gate], n: int) -> int:
