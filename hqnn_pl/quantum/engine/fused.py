@@ -255,6 +255,23 @@ def _chunks(layer: list[_Gate], layout: list[int], span: int) -> list[_Chunk]:
     return chunks
 
 
+_LOOKAHEAD = 6
+"""Blocks ahead that the placement of a permuted block keeps consecutive where it can."""
+
+
+def _contiguity(layout: list[int], upcoming: list[set[int]]) -> float:
+    """How many of the ``upcoming`` wire sets lie on consecutive axes, the nearest weighing most."""
+    axis = {w: a for a, w in enumerate(layout)}
+    score = 0.0
+    for distance, wires in enumerate(upcoming):
+        positions = [axis[w] for w in wires]
+        if max(positions) - min(positions) == len(wires) - 1:
+            score += 0.8**distance
+        else:
+            break  # that block will permute anyway; what follows depends on how
+    return score
+
+
 @dataclasses.dataclass
 class _Step:
     """One step of the run: a permute of the qubit axes, a block, a sample gate or a layer."""
@@ -292,9 +309,13 @@ class FusedProgram:
         self.steps: list[_Step] = []
         self._blocks: dict[int, list[tuple[list[int], list[_Gate]]]] = {}  # d -> (order, gates)
         self.layers: list[list[_Chunk]] = []
+        upcoming = [set(i.wires) if isinstance(i, _Block) else set(i[1].wires)
+                    for i in items if isinstance(i, _Block) or i[0] == "sample"]  # fmt: skip
         for item in items:
+            if isinstance(item, _Block) or item[0] == "sample":
+                upcoming.pop(0)
             if isinstance(item, _Block):
-                layout, start = self._place(layout, item.wires, None)
+                layout, start = self._place(layout, item.wires, None, upcoming)
                 order = layout[start : start + len(item.wires)]
                 group = self._blocks.setdefault(2 ** len(order), [])
                 group.append((order, item.gates))
@@ -305,15 +326,19 @@ class FusedProgram:
                 self.steps.append(_Step("diag", index=len(self.layers) - 1))
             else:  # ("sample", gate): its wires consecutive, in its matrix's order
                 gate = item[1]
-                layout, start = self._place(layout, set(gate.wires), gate.wires)
+                layout, start = self._place(layout, set(gate.wires), gate.wires, upcoming)
                 self.steps.append(_Step("sample", start=start, size=gate.op))
         self.final_axes = tuple(layout.index(w) for w in range(self.n))
         self.n_blocks = sum(len(g) for g in self._blocks.values())
         self.n_permutes = sum(s.kind == "permute" for s in self.steps)
 
-    def _place(self, layout: list[int], wires: set[int], order: tuple[int, ...] | None
-               ) -> tuple[list[int], int]:  # fmt: skip
-        """Make ``wires`` consecutive axes (in ``order`` if given); returns layout and start."""
+    def _place(self, layout: list[int], wires: set[int], order: tuple[int, ...] | None,
+               upcoming: list[set[int]]) -> tuple[list[int], int]:  # fmt: skip
+        """Make ``wires`` consecutive axes (in ``order`` if given); returns layout and start.
+
+        Where they are not, one permute moves them together, to the position (of all
+        ``n - k + 1``) that leaves the most of the next few blocks consecutive as well.
+        """
         positions = sorted(layout.index(w) for w in wires)
         start = positions[0]
         if positions[-1] - start == len(wires) - 1 and (
@@ -322,9 +347,15 @@ class FusedProgram:
             return layout, start
         moved = list(order) if order is not None else [layout[p] for p in positions]
         rest = [w for w in layout if w not in wires]
-        new = rest[:start] + moved + rest[start:]
+        best, best_score = None, -1.0
+        for at in range(len(rest) + 1):
+            new = rest[:at] + moved + rest[at:]
+            score = _contiguity(new, upcoming[:_LOOKAHEAD]) - 1e-3 * abs(at - start)
+            if score > best_score:
+                best, best_score = (new, at), score
+        new, at = best
         self.steps.append(_Step("permute", axes=tuple(layout.index(w) for w in new)))
-        return new, start
+        return new, at
 
     def _pool_plan(self) -> None:
         """Lay out the per-circuit matrix pool and each block size's gather table."""

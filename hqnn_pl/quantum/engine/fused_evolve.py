@@ -4,10 +4,12 @@
 axes, fused blocks, per-sample gates and diagonal phase layers; :func:`evolve` runs those steps
 on a ``(C, 2^n, S)`` state without recording them (no view or product node per step) and keeps
 each step's input state. Its backward walks the steps in reverse with the standard rules (torch
-passes ``∂L/∂ψ^*``): a block ``ψ' = Mψ`` gives ``∂M += g ψ^†`` and ``g ← M^† g``; a per-sample
-gate the same per sample; a phase layer ``ψ' = ψ e^{iΘλ}`` gives ``∂θ_g = Σ_i λ_g(i)
-Im(g_i ψ'^*_i)`` and ``g ← g e^{-iΘλ}``; a permute permutes ``g`` back. Where a step's input
-does not depend on the sample yet (``S = 1``), ``g`` is first summed over samples. Only first
+passes ``g = ∂L/∂ψ^*``): a block ``ψ' = Mψ`` gives ``∂M += g ψ^†`` and ``g ← M^† g``; a
+per-sample gate the same per sample; a phase layer ``ψ' = ψ e^{iΘλ}`` gives ``∂θ_g = Σ_i
+λ_g(i) Im(g_i ψ'^*_i)`` and ``g ← g e^{-iΘλ}``; a permute permutes ``g`` back. It carries
+``h = g^*`` instead (``h ← M^T h``, ``∂M = (h ψ^T)^*``), so no state-sized tensor is ever
+conjugated (a conjugate operand costs torch an extra pass). Where a step's input does not
+depend on the sample yet (``S = 1``), ``g`` is first summed over samples. Only first
 derivatives are defined (``once_differentiable``).
 """
 
@@ -78,7 +80,9 @@ class _Evolve(torch.autograd.Function):
         blocks = dict(zip(sizes, mats[: len(sizes)], strict=True))
         samples = dict(zip(ops, mats[len(sizes) :], strict=True))
         n, states = program.n, [*ctx.states, output]
-        grad = grad.contiguous()
+        # The conjugate h = g^* runs backward without conjugating any state-sized tensor:
+        # h <- M^T h, ∂M = (h ψ^T)^*, h <- h e^{iΘλ}, ∂θ = -Σ λ Im(h ψ').
+        adj = grad.conj().resolve_conj()
         grad_blocks = {d: torch.zeros_like(m) for d, m in blocks.items()}
         grad_samples: dict[int, Tensor] = {}
         grad_angles = torch.zeros_like(angles) if ctx.needs_input_grad[3] else None
@@ -86,31 +90,31 @@ class _Evolve(torch.autograd.Function):
             step = program.steps[index]
             before, after = states[index], states[index + 1]
             if step.kind == "permute":
-                grad = _permute(grad, _inverse(step.axes), n)
+                adj = _permute(adj, _inverse(step.axes), n)
                 continue
             if step.kind == "diag":
                 chunks = program.layers[step.index]
                 if grad_angles is not None:
-                    _phase_grad(grad, after, chunks, grad_angles, n)
-                grad = _times_phase(grad, ctx.phases[index].conj(), chunks, n)
+                    _phase_grad(adj, after, chunks, grad_angles, n)
+                adj = _times_phase(adj, ctx.phases[index], chunks, n)
             elif step.kind == "block":
                 matrix = blocks[step.size][:, step.index]
-                grad = _sum_samples(grad, before)
-                c, d = grad.shape[0], step.size
-                g = grad.reshape(c, 2**step.start, d, -1)
+                adj = _sum_samples(adj, before)
+                c, d = adj.shape[0], step.size
+                h = adj.reshape(c, 2**step.start, d, -1)
                 psi = before.view(c, 2**step.start, d, -1)
-                grad_blocks[step.size][:, step.index] += (g @ psi.mH).sum(1)
-                grad = (matrix.mH.unsqueeze(1) @ g).reshape(grad.shape)
+                grad_blocks[step.size][:, step.index] += (h @ psi.mT).sum(1).conj()
+                adj = (matrix.mT.unsqueeze(1) @ h).reshape(adj.shape)
             else:
                 matrix = samples[step.size]
-                grad = _sum_samples(grad, before)
-                c, size, s = grad.shape
+                adj = _sum_samples(adj, before)
+                c, size, s = adj.shape
                 d = matrix.shape[-1]
-                g = grad.reshape(c, 2**step.start, d, size // (d * 2**step.start), s)
+                h = adj.reshape(c, 2**step.start, d, size // (d * 2**step.start), s)
                 psi = before.view(c, 2**step.start, d, size // (d * 2**step.start), s)
-                part = torch.einsum("cairs,cajrs->csij", g, psi.conj())
+                part = torch.einsum("cairs,cajrs->csij", h, psi).conj()
                 grad_samples[step.size] = grad_samples.get(step.size, 0) + part
-                grad = torch.einsum("csji,cajrs->cairs", matrix.conj(), g).reshape(c, size, s)
+                adj = torch.einsum("csji,cajrs->cairs", matrix, h).reshape(c, size, s)
         return (None, None, None, grad_angles, None,
                 *(grad_blocks[d] for d in sizes), *(grad_samples[i] for i in ops))  # fmt: skip
 
@@ -165,18 +169,18 @@ def _times_phase(state: Tensor, phase: Tensor, chunks: list[_Chunk], n: int) -> 
     return out.reshape(out.shape[0], 2**n, out.shape[-1])
 
 
-def _phase_grad(grad: Tensor, after: Tensor, chunks: list[_Chunk], out: Tensor, n: int) -> None:
-    """Add ``∂θ_g = Σ_i λ_g(i) Im(g_i ψ'^*_i)`` of the layer's gates into ``out`` ``(C, P, S)``."""
+def _phase_grad(adj: Tensor, after: Tensor, chunks: list[_Chunk], out: Tensor, n: int) -> None:
+    """Add ``∂θ_g = -Σ_i λ_g(i) Im(h_i ψ'_i)`` (``h = g^*``) into ``out`` ``(C, P, S)``."""
     first, last = chunks[0].start, chunks[-1].stop
-    weight = (grad * after.conj()).imag  # (C, 2^n, S)
+    weight = -(adj * after).imag  # (C, 2^n, S)
     c, s = weight.shape[0], weight.shape[-1]
     span = weight.reshape(c, 2**first, 2 ** (last - first), 2 ** (n - last), s).sum((1, 3))
     for chunk in chunks:
         local = span.view(c, 2 ** (chunk.start - first), 2 ** (chunk.stop - chunk.start),
                           2 ** (last - chunk.stop), s).sum((1, 3))  # fmt: skip
-        lam = _const_tensor(id(chunk.table), chunk.table, grad.device, out.dtype)
+        lam = _const_tensor(id(chunk.table), chunk.table, adj.device, out.dtype)
         part = lam.T @ local  # (C, G, S)
-        idx = _const_tensor(id(chunk.entries), chunk.entries, grad.device, torch.long)
+        idx = _const_tensor(id(chunk.entries), chunk.entries, adj.device, torch.long)
         if part.shape[-1] != out.shape[-1]:
             part = part.expand(-1, -1, out.shape[-1])
         out.index_add_(1, idx, part)
