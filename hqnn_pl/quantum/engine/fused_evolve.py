@@ -9,8 +9,9 @@ per-sample gate the same per sample; a phase layer ``ψ' = ψ e^{iΘλ}`` gives 
 λ_g(i) Im(g_i ψ'^*_i)`` and ``g ← g e^{-iΘλ}``; a permute permutes ``g`` back. It carries
 ``h = g^*`` instead (``h ← M^T h``, ``∂M = (h ψ^T)^*``), so no state-sized tensor is ever
 conjugated (a conjugate operand costs torch an extra pass). Where a step's input does not
-depend on the sample yet (``S = 1``), ``g`` is first summed over samples. Only first
-derivatives are defined (``once_differentiable``).
+depend on the sample yet (``S = 1``), ``g`` is first summed over samples. Under
+``create_graph`` (higher derivatives) the backward pass re-runs the steps under autograd and
+differentiates them instead.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from hqnn_pl.quantum.engine.circuit_tables import _const_tensor
 
@@ -49,34 +49,31 @@ class _Evolve(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, program: FusedProgram, sizes: list[int], ops: list[int],
                 angles: Tensor, initial: Tensor, *mats: Tensor) -> Tensor:  # fmt: skip
-        blocks = dict(zip(sizes, mats[: len(sizes)], strict=True))
-        samples = dict(zip(ops, mats[len(sizes) :], strict=True))
-        states, phases = [], {}
-        state = initial
-        for index, step in enumerate(program.steps):
-            states.append(state)
-            if step.kind == "permute":
-                state = _permute(state, step.axes, program.n)
-            elif step.kind == "diag":
-                phase = _phase(program.layers[step.index], angles, program.n)
-                phases[index] = phase
-                state = _times_phase(state, phase, program.layers[step.index], program.n)
-            elif step.kind == "block":
-                state = _apply(state, blocks[step.size][:, step.index, None], step.start)
-            else:
-                state = _apply_sample(state, samples[step.size], step.start)
+        states: list[Tensor] = []
+        phases: dict[int, Tensor] = {}
+        state = _run(program, sizes, ops, angles, initial, mats, states, phases)
         if state is initial:
             state = initial.clone()
         ctx.program, ctx.sizes, ctx.ops = program, sizes, ops
         ctx.states, ctx.phases = states, phases  # intermediates: the output is saved below
-        ctx.save_for_backward(angles, state, *mats)
+        ctx.save_for_backward(angles, initial, state, *mats)
         return state
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         program, sizes, ops = ctx.program, ctx.sizes, ctx.ops
-        angles, output, *mats = ctx.saved_tensors
+        angles, initial, output, *mats = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: differentiate the recorded computation
+            needs = (ctx.needs_input_grad[3], *ctx.needs_input_grad[5:])
+            wanted = [t for t, need in zip((angles, *mats), needs, strict=True) if need]
+            out = _run(program, sizes, ops, angles, initial, mats, [], {})
+            found = iter(
+                torch.autograd.grad(
+                    out, wanted, grad, create_graph=True, allow_unused=True, materialize_grads=True
+                )
+            )
+            got = [next(found) if need else None for need in needs]
+            return None, None, None, got[0], None, *got[1:]
         blocks = dict(zip(sizes, mats[: len(sizes)], strict=True))
         samples = dict(zip(ops, mats[len(sizes) :], strict=True))
         n, states = program.n, [*ctx.states, output]
@@ -117,6 +114,27 @@ class _Evolve(torch.autograd.Function):
                 adj = torch.einsum("csji,cajrs->cairs", matrix, h).reshape(c, size, s)
         return (None, None, None, grad_angles, None,
                 *(grad_blocks[d] for d in sizes), *(grad_samples[i] for i in ops))  # fmt: skip
+
+
+def _run(program: FusedProgram, sizes: list[int], ops: list[int], angles: Tensor,
+         initial: Tensor, mats: tuple[Tensor, ...], states: list[Tensor],
+         phases: dict[int, Tensor]) -> Tensor:  # fmt: skip
+    """The steps from ``initial``, keeping each step's input and each layer's phases."""
+    blocks = dict(zip(sizes, mats[: len(sizes)], strict=True))
+    samples = dict(zip(ops, mats[len(sizes) :], strict=True))
+    state = initial
+    for index, step in enumerate(program.steps):
+        states.append(state)
+        if step.kind == "permute":
+            state = _permute(state, step.axes, program.n)
+        elif step.kind == "diag":
+            phase = phases[index] = _phase(program.layers[step.index], angles, program.n)
+            state = _times_phase(state, phase, program.layers[step.index], program.n)
+        elif step.kind == "block":
+            state = _apply(state, blocks[step.size][:, step.index, None], step.start)
+        else:
+            state = _apply_sample(state, samples[step.size], step.start)
+    return state
 
 
 def _inverse(axes: tuple[int, ...]) -> tuple[int, ...]:

@@ -145,3 +145,20 @@ def test_backward_frees_the_saved_states_without_the_garbage_collector() -> None
         assert all(r() is None for r in states)  # no reference cycle keeps them alive
     finally:
         gc.enable()
+
+
+def test_gradcheck_and_second_derivatives() -> None:
+    entry = random_circuit(3, 23, n_gates=12)
+    layer = CircuitLayer(entry.circuit, entry.weight_shapes, 3, seed=0).double()
+    names = list(entry.weight_shapes)
+
+    def run(x: torch.Tensor, *weights: torch.Tensor) -> torch.Tensor:
+        out = torch.func.functional_call(layer, dict(zip(names, weights, strict=True)), (x,))
+        assert layer.route == "fused"
+        return out
+
+    x = torch.rand(2, 3, dtype=torch.float64, requires_grad=True)
+    weights = [getattr(layer, k).detach().clone().requires_grad_() for k in names]
+    # create_graph: the backward pass re-runs the steps under autograd
+    assert torch.autograd.gradcheck(run, (x, *weights))
+    assert torch.autograd.gradgradcheck(run, (x, *weights))
