@@ -26,6 +26,10 @@ observables. This module exploits that structure:
   the weights, tabulated exactly once from the circuit (:func:`fit_trig_polynomial`) and
   differentiated with the parameter-shift rule (:func:`trig_polynomial`).
 
+* A user's own circuit (:class:`~hqnn_pl.quantum.CircuitLayer`) is compiled from its tape
+  (:mod:`~.compile`) and runs gate by gate (:mod:`~.circuit_run`) or, by default, planned into
+  fused blocks and per-sample phase layers (:mod:`~.fused`) whose evolution is one autograd
+  node with a written-out backward (:mod:`~.fused_evolve`).
 * Noise and shots run as functions of tensors and programs (:mod:`~.noisy`, :mod:`~.density`,
   :mod:`~.pauli_transfer`, :mod:`~.shots`); nothing here takes a layer.
 * :mod:`~.planner` names the route of each call (see :mod:`hqnn_pl.quantum.execution`).

@@ -381,8 +381,8 @@ class CircuitProgram(ShotsMixin):
     # -- measurement ------------------------------------------------------------------------
     def probabilities(self, state: Tensor) -> Tensor:
         """``(C, B, 2^n)`` outcome probabilities of a state vector or density matrix."""
-        if not self.density:
-            return torch.view_as_real(state).square().sum(-1)
+        if not self.density:  # (a strided sum over view_as_real's last axis is 6x slower)
+            return state.real.square() + state.imag.square()
         size = 2**self.n
         return state.reshape(*state.shape[:2], size, size).diagonal(dim1=-2, dim2=-1).real
 

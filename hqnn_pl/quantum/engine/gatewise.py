@@ -200,7 +200,7 @@ def _run_recorded(
             psi = (matrices[index].unsqueeze(1) @ blocks).reshape(psi.shape)
         else:
             psi = psi.index_select(1, forward_perms[op[1]])
-    squared = torch.view_as_real(psi).square().sum(-1)  # (C, N, P)
+    squared = psi.real.square() + psi.imag.square()  # (C, N, P)
     return squared if probs else z_signs(n, state.device, squared.dtype) @ squared
 
 
@@ -225,7 +225,7 @@ class _ProgramFunction(torch.autograd.Function):
                 torch.index_select(psi, 1, forward_perms[op[1]], out=spare)
                 psi, spare = spare, psi
         del spare
-        squared = torch.view_as_real(psi).square().sum(-1)  # (C, N, P)
+        squared = psi.real.square() + psi.imag.square()  # (C, N, P)
         ctx.program = program
         ctx.probs = probs
         ctx.state_is_complex = state.is_complex()
