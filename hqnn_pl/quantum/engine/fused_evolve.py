@@ -41,8 +41,10 @@ def evolve(program: FusedProgram, angles: Tensor, blocks: dict[int, Tensor],
         initial: The initial state (no gradient).
     """
     sizes, ops = sorted(blocks), sorted(samples)
-    return _Evolve.apply(program, sizes, ops, angles, initial,
-                         *(blocks[d] for d in sizes), *(samples[i] for i in ops))  # fmt: skip
+    mats = (*(blocks[d] for d in sizes), *(samples[i] for i in ops))
+    if not (torch.is_grad_enabled() and any(t.requires_grad for t in (angles, *mats))):
+        return _run(program, sizes, ops, angles, initial, mats, _Discard(), {})  # inference
+    return _Evolve.apply(program, sizes, ops, angles, initial, *mats)
 
 
 class _Evolve(torch.autograd.Function):
@@ -114,6 +116,13 @@ class _Evolve(torch.autograd.Function):
                 adj = torch.einsum("csji,cajrs->cairs", matrix, h).reshape(c, size, s)
         return (None, None, None, grad_angles, None,
                 *(grad_blocks[d] for d in sizes), *(grad_samples[i] for i in ops))  # fmt: skip
+
+
+class _Discard(list):
+    """A list that keeps nothing: inference does not hold every step's state."""
+
+    def append(self, item: Any) -> None:
+        """Drop ``item``."""
 
 
 def _run(program: FusedProgram, sizes: list[int], ops: list[int], angles: Tensor,

@@ -162,3 +162,17 @@ def test_gradcheck_and_second_derivatives() -> None:
     # create_graph: the backward pass re-runs the steps under autograd
     assert torch.autograd.gradcheck(run, (x, *weights))
     assert torch.autograd.gradgradcheck(run, (x, *weights))
+
+
+def test_inference_gives_the_same_outputs_without_an_autograd_node() -> None:
+    entry = random_circuit(5, 5000)
+    layer = CircuitLayer(entry.circuit, entry.weight_shapes, 5, seed=0).double()
+    x = torch.rand(3, 5, dtype=torch.float64)
+    trained = layer(x)
+    with torch.no_grad():
+        plain = layer(x)
+    with torch.inference_mode():
+        inference = layer(x)
+    assert trained.grad_fn is not None and plain.grad_fn is None
+    torch.testing.assert_close(plain, trained, atol=0, rtol=0)
+    torch.testing.assert_close(inference, trained, atol=0, rtol=0)
