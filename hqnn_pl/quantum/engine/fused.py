@@ -283,8 +283,8 @@ class _Step:
     kind: str  # "permute", "block", "sample", "diag"
     axes: tuple[int, ...] = ()  # permute: the new order of the qubit axes
     start: int = 0  # block/sample: its first qubit axis
-    size: int = 0  # block: d; sample: op index
-    index: int = 0  # block: index within its size; diag: layer index
+    size: int = 0  # block: d
+    index: int = 0  # block: index among blocks of its size; diag: layer; sample: op index
 
 
 class FusedProgram:
@@ -331,7 +331,7 @@ class FusedProgram:
             else:  # ("sample", gate): its wires consecutive, in its matrix's order
                 gate = item[1]
                 layout, start = self._place(layout, set(gate.wires), gate.wires, upcoming)
-                self.steps.append(_Step("sample", start=start, size=gate.op))
+                self.steps.append(_Step("sample", start=start, index=gate.op))
         self.final_axes = tuple(layout.index(w) for w in range(self.n))
         self.n_blocks = sum(len(g) for g in self._blocks.values())
         self.n_permutes = sum(s.kind == "permute" for s in self.steps)
@@ -433,7 +433,7 @@ class FusedProgram:
         n = self.n
         angles = params["inputs"].transpose(1, 2)  # (C, P, S)
         blocks = self.block_matrices(program, params, cplx)
-        samples = {s.size: program.op_matrix(s.size, params, cplx)
+        samples = {s.index: program.op_matrix(s.index, params, cplx)
                    for s in self.steps if s.kind == "sample"}  # fmt: skip
         circuits = params["weights"].shape[0]
         initial = torch.zeros(circuits, 2**n, 1, dtype=cplx, device=angles.device)

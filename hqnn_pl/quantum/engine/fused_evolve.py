@@ -105,14 +105,14 @@ class _Evolve(torch.autograd.Function):
                 grad_blocks[step.size][:, step.index] += (h @ psi.mT).sum(1).conj()
                 adj = (matrix.mT.unsqueeze(1) @ h).reshape(adj.shape)
             else:
-                matrix = samples[step.size]
+                matrix = samples[step.index]
                 adj = _sum_samples(adj, before)
                 c, size, s = adj.shape
                 d = matrix.shape[-1]
                 h = adj.reshape(c, 2**step.start, d, size // (d * 2**step.start), s)
                 psi = before.view(c, 2**step.start, d, size // (d * 2**step.start), s)
                 part = torch.einsum("cairs,cajrs->csij", h, psi).conj()
-                grad_samples[step.size] = grad_samples.get(step.size, 0) + part
+                grad_samples[step.index] = grad_samples.get(step.index, 0) + part
                 adj = torch.einsum("csji,cajrs->cairs", matrix, h).reshape(c, size, s)
         return (None, None, None, grad_angles, None,
                 *(grad_blocks[d] for d in sizes), *(grad_samples[i] for i in ops))  # fmt: skip
@@ -142,7 +142,7 @@ def _run(program: FusedProgram, sizes: list[int], ops: list[int], angles: Tensor
         elif step.kind == "block":
             state = _apply(state, blocks[step.size][:, step.index, None], step.start)
         else:
-            state = _apply_sample(state, samples[step.size], step.start)
+            state = _apply_sample(state, samples[step.index], step.start)
     return state
 
 
