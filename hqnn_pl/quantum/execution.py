@@ -121,7 +121,8 @@ class Execution:
             route ``device``; see :mod:`hqnn_pl.quantum.devices`).
         method: The torch engine's method: ``"auto"`` (a cost model of qubits, depth, batch),
             ``"dense"`` (the ``2^n x 2^n`` unitary), ``"gatewise"`` (a state vector gate by
-            gate) or ``"heisenberg"`` (Pauli strings; Quanv2d only).
+            gate; CircuitLayer runs it on the ``fused`` route) or ``"heisenberg"`` (Pauli
+            strings; Quanv2d only).
         route: ``"auto"`` or one route of :data:`ROUTES` to force (tests, benchmarks).
 
     Raises:

@@ -12,9 +12,8 @@ pays one dictionary lookup. The rules, in order:
   :data:`PAULI_TRANSFER_QUBITS`), else ``density``;
 * noise-free: ``heisenberg`` for quanvolution patches of up to :data:`HEISENBERG_QUBITS`;
   ``fused`` for a user's circuit (:class:`~hqnn_pl.quantum.CircuitLayer`) unless its method is
-  ``dense``; a
-  fixed circuit (unitary built once) takes ``dense`` while its ``4^n`` matmul is at most the
-  gate-wise work; a trained circuit takes the faster method by the cost model
+  ``dense``; a fixed circuit (unitary built once) takes ``dense`` while its ``4^n`` matmul is
+  at most the gate-wise work; a trained circuit takes the faster method by the cost model
   (:func:`~.cost.choose_method`), and within the dense method ``host_readout``, ``shifted``,
   ``host_unitary`` or ``dense`` by circuit size and device (:func:`~.host_readout.
   use_host_readout`, :func:`~.shifted.use_shifted`, :func:`~.host_unitary.use_host`).
