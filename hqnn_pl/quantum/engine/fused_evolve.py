@@ -137,7 +137,7 @@ def _run(program: FusedProgram, sizes: list[int], ops: list[int], angles: Tensor
         if step.kind == "permute":
             state = _permute(state, step.axes, program.n)
         elif step.kind == "diag":
-            phase = phases[index] = _phase(program.layers[step.index], angles, program.n)
+            phase = phases[index] = _phase(program.layers[step.index], angles)
             state = _times_phase(state, phase, program.layers[step.index], program.n)
         elif step.kind == "block":
             state = _apply(state, blocks[step.size][:, step.index, None], step.start)
@@ -167,7 +167,7 @@ def _permute(state: Tensor, axes: tuple[int, ...], n: int) -> Tensor:
     return view.permute(0, *(1 + a for a in axes), n + 1).reshape(c, 2**n, s)
 
 
-def _phase(chunks: list[_Chunk], angles: Tensor, n: int) -> Tensor:
+def _phase(chunks: list[_Chunk], angles: Tensor) -> Tensor:
     """A layer's phases ``e^{iΘλ}`` over the axes its chunks span, ``(C, 2^span, S)``."""
     device, real = angles.device, angles.dtype
     phase, stop = None, chunks[0].start
